@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * crash_stop: the parts of the core that only C can do: boot/runtime
+ * parameters, symbol exports for modules, the die notifier and the
+ * watchdog resets after a release. The protocol and the API are in Rust
+ * (crash_stop.rs and its modules).
+ */
+
+#include <linux/clocksource.h>
+#include <linux/crash_stop.h>
+#include <linux/init.h>
+#include <linux/kdebug.h>
+#include <linux/moduleparam.h>
+#include <linux/nmi.h>
+#include <linux/notifier.h>
+#include <linux/rcupdate.h>
+
+#undef MODULE_PARAM_PREFIX
+#define MODULE_PARAM_PREFIX "crash_stop."
+
+unsigned int crash_stop_ipi_wait_ms = 100;
+unsigned int crash_stop_nmi_wait_ms = 1000;
+
+static int wait_ms_set(const char *val, const struct kernel_param *kp,
+		       unsigned int max)
+{
+	unsigned int ms;
+	int ret;
+
+	ret = kstrtouint(val, 0, &ms);
+	if (ret)
+		return ret;
+	if (ms < 1 || ms > max)
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned int *)kp->arg, ms);
+	return 0;
+}
+
+static int ipi_wait_set(const char *val, const struct kernel_param *kp)
+{
+	return wait_ms_set(val, kp, CRASH_STOP_IPI_WAIT_MAX_MS);
+}
+
+static int nmi_wait_set(const char *val, const struct kernel_param *kp)
+{
+	return wait_ms_set(val, kp, CRASH_STOP_NMI_WAIT_MAX_MS);
+}
+
+static const struct kernel_param_ops ipi_wait_ops = {
+	.set = ipi_wait_set,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops nmi_wait_ops = {
+	.set = nmi_wait_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(ipi_wait_ms, &ipi_wait_ops, &crash_stop_ipi_wait_ms, 0644);
+MODULE_PARM_DESC(ipi_wait_ms, "Wait for the crash_stop IPI before sending NMIs (ms, 1-10000)");
+module_param_cb(nmi_wait_ms, &nmi_wait_ops, &crash_stop_nmi_wait_ms, 0644);
+MODULE_PARM_DESC(nmi_wait_ms, "Wait for NMI answers before reporting CPUs missing (ms, 1-60000)");
+
+/* The C API is implemented in Rust; export it to (GPL) modules here. */
+EXPORT_SYMBOL_GPL(crash_stop);
+EXPORT_SYMBOL_GPL(crash_stop_in_progress);
+EXPORT_SYMBOL_GPL(crash_stop_monarch_cpu);
+EXPORT_SYMBOL_GPL(crash_stop_cpu_state);
+EXPORT_SYMBOL_GPL(crash_stop_how_name);
+
+/*
+ * After a long stop every CPU's soft-lockup timestamp, the RCU stall timer
+ * and the clocksource watchdog are stale: reset them so that the time spent
+ * stopped is not reported as a lockup, a stall or an unstable clock.
+ */
+void crash_stop_touch_watchdogs(void)
+{
+	touch_all_softlockup_watchdogs();
+	touch_nmi_watchdog();
+	clocksource_touch_watchdog();
+	rcu_cpu_stall_reset();
+}
+
+static int crash_stop_die(struct notifier_block *nb, unsigned long val,
+			  void *data)
+{
+	if (val == DIE_OOPS && crash_stop_handle_die())
+		crash_stop_touch_watchdogs();
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block crash_stop_die_nb = {
+	.notifier_call = crash_stop_die,
+	/* Release the stopped CPUs before other die handlers run. */
+	.priority = INT_MAX,
+};
+
+static int __init crash_stop_init(void)
+{
+	return register_die_notifier(&crash_stop_die_nb);
+}
+early_initcall(crash_stop_init);

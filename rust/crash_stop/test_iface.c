@@ -1,0 +1,617 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * crash_stop debugfs test interface (CONFIG_CRASH_STOP_TEST), used by
+ * tools/testing/selftests/crash_stop/. The file format is documented in
+ * tools/testing/selftests/crash_stop/DEBUGFS.md.
+ *
+ * It drives the public API like any other user would, and adds the
+ * conditions the tests need: CPUs spinning with interrupts off, a CPU stuck
+ * inside an NMI handler, and crash_stop() callers racing on every CPU.
+ */
+
+#define pr_fmt(fmt) "crash_stop_test: " fmt
+
+#include <linux/capability.h>
+#include <linux/crash_stop.h>
+#include <linux/cpu.h>
+#include <linux/debugfs.h>
+#include <linux/delay.h>
+#include <linux/init.h>
+#include <linux/kthread.h>
+#include <linux/mutex.h>
+#include <linux/nmi.h>
+#include <linux/sched/clock.h>
+#include <linux/security.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
+#include <linux/uaccess.h>
+
+/* Serialises every operation of this interface. */
+static DEFINE_MUTEX(test_lock);
+
+/* ---- key=value parsing -------------------------------------------------- */
+
+struct test_key {
+	const char *name;
+	u64 min, max;
+	u64 *val;
+	bool seen;
+};
+
+/*
+ * Parses "k=v k=v ..." into @keys. Words in @words (may be NULL) are bare
+ * flags; the index of the one found is stored in @word. Anything else, a
+ * repeated key, or a value out of range is -EINVAL.
+ */
+static int parse_words(char *buf, struct test_key *keys, int nkeys,
+		       const char *const *words, int *word)
+{
+	char *tok;
+	int i;
+
+	if (word)
+		*word = -1;
+	while ((tok = strsep(&buf, " \t\n")) != NULL) {
+		char *eq;
+		u64 v;
+
+		if (!*tok)
+			continue;
+		for (i = 0; words && words[i]; i++)
+			if (!strcmp(tok, words[i]))
+				break;
+		if (words && words[i]) {
+			if (!word || *word >= 0)
+				return -EINVAL;
+			*word = i;
+			continue;
+		}
+		eq = strchr(tok, '=');
+		if (!eq)
+			return -EINVAL;
+		*eq++ = '\0';
+		for (i = 0; i < nkeys; i++)
+			if (!strcmp(tok, keys[i].name))
+				break;
+		if (i == nkeys || keys[i].seen)
+			return -EINVAL;
+		if (kstrtou64(eq, 0, &v) || v < keys[i].min || v > keys[i].max)
+			return -EINVAL;
+		keys[i].seen = true;
+		*keys[i].val = v;
+	}
+	return 0;
+}
+
+static ssize_t copy_words(const char __user *ubuf, size_t count, char *buf,
+			  size_t size)
+{
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (security_locked_down(LOCKDOWN_DEBUGFS))
+		return -EPERM;
+	if (!count || count >= size)
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = '\0';
+	return 0;
+}
+
+/* ---- stop --------------------------------------------------------------- */
+
+struct stop_run {
+	u64 hold_ms;
+	bool nest;
+	int nested_ret;
+	atomic_t cpufn_runs;
+};
+
+static struct crash_stop_result last_res;
+static struct crash_stop_cpu last_table[NR_CPUS];
+static int last_ret;
+static int last_nested_ret;
+static unsigned int last_cpufn_runs;
+static u64 last_cycles;
+static bool have_last;
+
+static void stop_callback(const struct crash_stop_result *res, void *data)
+{
+	struct stop_run *run = data;
+	u64 ms;
+
+	if (run->nest) {
+		struct crash_stop_args inner = {
+			.callback = stop_callback,
+			.data = run,
+			.reason = CRASH_STOP_REASON_TEST,
+		};
+
+		run->nested_ret = crash_stop(&inner, NULL);
+	}
+	for (ms = 0; ms < run->hold_ms; ms++) {
+		mdelay(1);
+		touch_nmi_watchdog();
+	}
+}
+
+static void stop_cpu_callback(const struct crash_stop_cpu *self, void *data)
+{
+	struct stop_run *run = data;
+
+	atomic_inc(&run->cpufn_runs);
+}
+
+static ssize_t stop_write(struct file *file, const char __user *ubuf,
+			  size_t count, loff_t *ppos)
+{
+	static const char *const modes[] = { "mode=resume", "mode=stay", NULL };
+	u64 ipi_ms = 0, nmi_ms = 0, hold_ms = 0, nest = 0, cpufn = 0;
+	u64 repeat = 1, cycle;
+	struct test_key keys[] = {
+		{ "ipi_ms", 0, CRASH_STOP_IPI_WAIT_MAX_MS, &ipi_ms },
+		{ "nmi_ms", 0, CRASH_STOP_NMI_WAIT_MAX_MS, &nmi_ms },
+		{ "hold_ms", 0, 60000, &hold_ms },
+		{ "nest", 0, 1, &nest },
+		{ "cpufn", 0, 1, &cpufn },
+		{ "repeat", 1, 100000, &repeat },
+	};
+	struct stop_run run = { };
+	struct crash_stop_args args = { };
+	unsigned int cpu;
+	char buf[256];
+	int mode, ret;
+
+	ret = copy_words(ubuf, count, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	ret = parse_words(buf, keys, ARRAY_SIZE(keys), modes, &mode);
+	if (ret)
+		return ret;
+
+	run.hold_ms = hold_ms;
+	run.nest = nest;
+	run.nested_ret = 0;
+	args.callback = stop_callback;
+	args.cpu_callback = cpufn ? stop_cpu_callback : NULL;
+	args.data = &run;
+	args.ipi_wait_ms = ipi_ms;
+	args.nmi_wait_ms = nmi_ms;
+	args.mode = mode == 1 ? CRASH_STOP_STAY : CRASH_STOP_RESUME;
+	args.reason = CRASH_STOP_REASON_TEST;
+
+	mutex_lock(&test_lock);
+	for (cycle = 0; cycle < repeat; cycle++) {
+		ret = crash_stop(&args, &last_res);
+		if (ret < 0)
+			break;
+		if (repeat > 1)
+			cond_resched();
+	}
+	last_ret = ret;
+	last_nested_ret = run.nested_ret;
+	last_cpufn_runs = atomic_read(&run.cpufn_runs);
+	last_cycles = cycle;
+	for_each_possible_cpu(cpu) {
+		const struct crash_stop_cpu *row = crash_stop_cpu_state(cpu);
+
+		if (row)
+			last_table[cpu] = *row;
+	}
+	have_last = true;
+	mutex_unlock(&test_lock);
+	return ret < 0 ? ret : count;
+}
+
+static int last_show(struct seq_file *m, void *v)
+{
+	unsigned int cpu;
+
+	mutex_lock(&test_lock);
+	if (!have_last) {
+		seq_puts(m, "gen=0 ret=0\n");
+		goto out;
+	}
+	seq_printf(m, "gen=%llu ret=%d monarch=%u stopped=%u nmi=%u escalated=%u missing=%u offline=%u parked=%u gather_us=%llu nested_ret=%d cpufn_runs=%u cycles=%llu\n",
+		   last_res.generation, last_ret, last_res.monarch,
+		   last_res.nr_stopped, last_res.nr_nmi, last_res.nr_escalated,
+		   last_res.nr_missing, last_res.nr_offline, last_res.nr_parked,
+		   div_u64(last_res.gather_ns, 1000), last_nested_ret,
+		   last_cpufn_runs, last_cycles);
+	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
+		const struct crash_stop_cpu *row = &last_table[cpu];
+		bool valid = row->how == CRASH_STOP_MONARCH ||
+			     row->how == CRASH_STOP_IPI ||
+			     row->how == CRASH_STOP_NMI ||
+			     row->how == CRASH_STOP_CALLER;
+
+		seq_printf(m, "cpu=%u how=%s", cpu, crash_stop_how_name(row->how));
+		if (valid)
+			seq_printf(m, " pid=%d comm=%.*s irqs_off=%d user=%d stop_us=%llu ip=%pS",
+				   row->pid, (int)sizeof(row->comm), row->comm,
+				   row->irqs_off, row->in_user,
+				   div_u64(row->stop_ns, 1000),
+				   (void *)row->regs.ip);
+		seq_putc(m, '\n');
+	}
+out:
+	mutex_unlock(&test_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(last);
+
+static const struct file_operations stop_fops = {
+	.owner = THIS_MODULE,
+	.write = stop_write,
+	.llseek = noop_llseek,
+};
+
+/* ---- spin ------------------------------------------------------------------ */
+
+static struct task_struct *spinners[NR_CPUS];
+static bool spin_stop;
+
+struct spin_req {
+	bool irqs_off;
+	u64 ms;
+	struct completion running;
+};
+
+/* The loop the tests expect to find in the saved RIP of a spinning CPU. */
+static noinline int crash_stop_test_spin(void *data)
+{
+	struct spin_req *req = data;
+	u64 end = ktime_get_mono_fast_ns() + req->ms * NSEC_PER_MSEC;
+	bool irqs_off = req->irqs_off;
+	unsigned long flags = 0;
+
+	if (irqs_off)
+		local_irq_save(flags);
+	complete(&req->running);	/* @req is gone after this */
+	while (!READ_ONCE(spin_stop) && !kthread_should_stop() &&
+	       ktime_get_mono_fast_ns() < end) {
+		cpu_relax();
+		touch_nmi_watchdog();
+		if (!irqs_off)
+			cond_resched();
+	}
+	if (irqs_off)
+		local_irq_restore(flags);
+	while (!kthread_should_stop())
+		schedule_timeout_interruptible(HZ / 10);
+	return 0;
+}
+
+static void stop_spinners(void)
+{
+	unsigned int cpu;
+
+	WRITE_ONCE(spin_stop, true);
+	for (cpu = 0; cpu < NR_CPUS; cpu++) {
+		if (spinners[cpu]) {
+			kthread_stop(spinners[cpu]);
+			put_task_struct(spinners[cpu]);
+			spinners[cpu] = NULL;
+		}
+	}
+	WRITE_ONCE(spin_stop, false);
+}
+
+static ssize_t spin_write(struct file *file, const char __user *ubuf,
+			  size_t count, loff_t *ppos)
+{
+	static const char *const words[] = { "stop", "irqs=off", "irqs=on", NULL };
+	u64 cpu = U64_MAX, ms = 30000;
+	struct test_key keys[] = {
+		{ "cpu", 0, NR_CPUS - 1, &cpu },
+		{ "ms", 1, 120000, &ms },
+	};
+	struct spin_req req;
+	struct task_struct *t;
+	char buf[128];
+	int word, ret;
+
+	ret = copy_words(ubuf, count, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	ret = parse_words(buf, keys, ARRAY_SIZE(keys), words, &word);
+	if (ret)
+		return ret;
+	if (word == 0) {
+		if (keys[0].seen || keys[1].seen)
+			return -EINVAL;
+		mutex_lock(&test_lock);
+		stop_spinners();
+		mutex_unlock(&test_lock);
+		return count;
+	}
+	if (!keys[0].seen || cpu >= nr_cpu_ids || !cpu_online(cpu))
+		return -EINVAL;
+
+	req.irqs_off = word != 2;
+	req.ms = ms;
+	init_completion(&req.running);
+	mutex_lock(&test_lock);
+	if (spinners[cpu]) {
+		ret = -EBUSY;
+		goto out;
+	}
+	t = kthread_create(crash_stop_test_spin, &req, "cs_spin/%llu", cpu);
+	if (IS_ERR(t)) {
+		ret = PTR_ERR(t);
+		goto out;
+	}
+	get_task_struct(t);
+	kthread_bind(t, cpu);
+	spinners[cpu] = t;
+	wake_up_process(t);
+	wait_for_completion(&req.running);
+	ret = count;
+out:
+	mutex_unlock(&test_lock);
+	return ret;
+}
+
+static const struct file_operations spin_fops = {
+	.owner = THIS_MODULE,
+	.write = spin_write,
+	.llseek = noop_llseek,
+};
+
+/* ---- wedge ------------------------------------------------------------------ */
+
+static ssize_t wedge_write(struct file *file, const char __user *ubuf,
+			   size_t count, loff_t *ppos)
+{
+	u64 cpu = U64_MAX, ms = 0;
+	struct test_key keys[] = {
+		{ "cpu", 0, NR_CPUS - 1, &cpu },
+		{ "ms", 1, 10000, &ms },
+	};
+	unsigned long timeout;
+	char buf[128];
+	int ret;
+
+	ret = copy_words(ubuf, count, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	ret = parse_words(buf, keys, ARRAY_SIZE(keys), NULL, NULL);
+	if (ret)
+		return ret;
+	if (!keys[0].seen || !keys[1].seen || cpu >= nr_cpu_ids ||
+	    !cpu_online(cpu))
+		return -EINVAL;
+
+	mutex_lock(&test_lock);
+	cpus_read_lock();
+	ret = -EINVAL;
+	if (cpu == raw_smp_processor_id() || !cpu_online(cpu))
+		goto out;
+	crash_stop_arch_test_wedge(cpu, ms);
+	timeout = jiffies + HZ;
+	ret = -ETIMEDOUT;
+	while (time_before(jiffies, timeout)) {
+		if (crash_stop_arch_test_is_wedged(cpu)) {
+			ret = count;
+			break;
+		}
+		cpu_relax();
+	}
+out:
+	cpus_read_unlock();
+	mutex_unlock(&test_lock);
+	return ret;
+}
+
+static const struct file_operations wedge_fops = {
+	.owner = THIS_MODULE,
+	.write = wedge_write,
+	.llseek = noop_llseek,
+};
+
+/* ---- race ------------------------------------------------------------------- */
+
+struct race {
+	unsigned int nthreads;
+	u64 rounds;
+	unsigned int ipi_ms, nmi_ms;
+	atomic_t ready;		/* threads at the start line, all rounds */
+	atomic_t done;		/* threads finished, all rounds */
+	atomic64_t ok, busy, deadlk, other;
+	u64 gen[NR_CPUS];	/* per thread: generation of its last ok call */
+	bool aborted;
+	struct task_struct *task[NR_CPUS];
+};
+
+static struct race *race;
+static char race_result[256];
+
+static void race_callback(const struct crash_stop_result *res, void *data)
+{
+}
+
+static int race_thread(void *data)
+{
+	unsigned int idx = (unsigned long)data;
+	struct crash_stop_args args = {
+		.callback = race_callback,
+		.ipi_wait_ms = race->ipi_ms,
+		.nmi_wait_ms = race->nmi_ms,
+		.reason = CRASH_STOP_REASON_TEST,
+	};
+	struct crash_stop_result res;
+	u64 round;
+
+	for (round = 1; round <= race->rounds && !READ_ONCE(race->aborted); round++) {
+		unsigned long timeout = jiffies + 5 * HZ;
+		int ret;
+
+		/* Start line: everybody calls crash_stop() at once. */
+		atomic_inc(&race->ready);
+		preempt_disable();
+		while (atomic_read(&race->ready) < race->nthreads * round &&
+		       !READ_ONCE(race->aborted)) {
+			cpu_relax();
+			if (time_after(jiffies, timeout))
+				WRITE_ONCE(race->aborted, true);
+		}
+		ret = crash_stop(&args, &res);
+		preempt_enable();
+
+		if (ret >= 0) {
+			race->gen[idx] = res.generation;
+			atomic64_inc(&race->ok);
+		} else {
+			race->gen[idx] = 0;
+			if (ret == -EBUSY)
+				atomic64_inc(&race->busy);
+			else if (ret == -EDEADLK)
+				atomic64_inc(&race->deadlk);
+			else
+				atomic64_inc(&race->other);
+		}
+		/* Publish gen[] before counting this call as done. */
+		smp_mb__before_atomic();
+		atomic_inc(&race->done);
+		/* Wait for the checker before the next round. */
+		while (atomic_read(&race->done) != 0 && !READ_ONCE(race->aborted) &&
+		       !kthread_should_stop())
+			cond_resched();
+	}
+	while (!kthread_should_stop())
+		schedule_timeout_interruptible(HZ / 10);
+	return 0;
+}
+
+static ssize_t race_write(struct file *file, const char __user *ubuf,
+			  size_t count, loff_t *ppos)
+{
+	u64 rounds = 0, ipi_ms = 0, nmi_ms = 0, round, dup = 0, gens = 0;
+	struct test_key keys[] = {
+		{ "rounds", 1, 100000, &rounds },
+		{ "ipi_ms", 0, CRASH_STOP_IPI_WAIT_MAX_MS, &ipi_ms },
+		{ "nmi_ms", 0, CRASH_STOP_NMI_WAIT_MAX_MS, &nmi_ms },
+	};
+	unsigned int cpu, i, n = 0;
+	char buf[128];
+	ssize_t ret;
+
+	ret = copy_words(ubuf, count, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	ret = parse_words(buf, keys, ARRAY_SIZE(keys), NULL, NULL);
+	if (ret)
+		return ret;
+	if (!keys[0].seen)
+		return -EINVAL;
+
+	mutex_lock(&test_lock);
+	cpus_read_lock();
+	race = kzalloc(sizeof(*race), GFP_KERNEL);
+	ret = -ENOMEM;
+	if (!race)
+		goto out;
+	race->rounds = rounds;
+	race->ipi_ms = ipi_ms;
+	race->nmi_ms = nmi_ms;
+	race->nthreads = num_online_cpus();
+	for_each_online_cpu(cpu) {
+		struct task_struct *t;
+
+		t = kthread_create(race_thread, (void *)(unsigned long)n,
+				   "cs_race/%u", cpu);
+		if (IS_ERR(t)) {
+			WRITE_ONCE(race->aborted, true);
+			ret = PTR_ERR(t);
+			break;
+		}
+		get_task_struct(t);
+		kthread_bind(t, cpu);
+		race->task[n++] = t;
+	}
+	if (n == race->nthreads) {
+		for (i = 0; i < n; i++)
+			wake_up_process(race->task[i]);
+		for (round = 1; round <= rounds && !READ_ONCE(race->aborted); round++) {
+			unsigned long timeout = jiffies + 10 * HZ;
+
+			while (atomic_read(&race->done) < n) {
+				if (time_after(jiffies, timeout)) {
+					WRITE_ONCE(race->aborted, true);
+					break;
+				}
+				schedule_timeout_uninterruptible(1);
+			}
+			if (READ_ONCE(race->aborted))
+				break;
+			smp_rmb();	/* gen[] after done, see race_thread() */
+			/* One monarch per generation: no two ok calls share one. */
+			for (i = 0; i < n; i++) {
+				unsigned int j;
+
+				if (!race->gen[i])
+					continue;
+				gens++;
+				for (j = i + 1; j < n; j++)
+					if (race->gen[j] == race->gen[i])
+						dup++;
+			}
+			atomic_set(&race->done, 0);
+		}
+	} else {
+		/* Threads that were created but never woken are stopped below. */
+		WRITE_ONCE(race->aborted, true);
+	}
+	for (i = 0; i < n; i++) {
+		kthread_stop(race->task[i]);
+		put_task_struct(race->task[i]);
+	}
+	snprintf(race_result, sizeof(race_result),
+		 "rounds=%llu calls=%lld ok=%lld busy=%lld deadlk=%lld other=%lld gens=%llu dup_monarch=%llu aborted=%d\n",
+		 round - 1,
+		 atomic64_read(&race->ok) + atomic64_read(&race->busy) +
+		 atomic64_read(&race->deadlk) + atomic64_read(&race->other),
+		 atomic64_read(&race->ok), atomic64_read(&race->busy),
+		 atomic64_read(&race->deadlk), atomic64_read(&race->other),
+		 gens, dup, race->aborted);
+	if (n == race->nthreads)
+		ret = race->aborted ? -ETIMEDOUT : count;
+	kfree(race);
+	race = NULL;
+out:
+	cpus_read_unlock();
+	mutex_unlock(&test_lock);
+	return ret;
+}
+
+static int race_result_show(struct seq_file *m, void *v)
+{
+	mutex_lock(&test_lock);
+	seq_puts(m, race_result[0] ? race_result : "rounds=0\n");
+	mutex_unlock(&test_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(race_result);
+
+static const struct file_operations race_fops = {
+	.owner = THIS_MODULE,
+	.write = race_write,
+	.llseek = noop_llseek,
+};
+
+static int __init crash_stop_test_init(void)
+{
+	struct dentry *dir = debugfs_create_dir("crash_stop", NULL);
+
+	debugfs_create_file("stop", 0200, dir, NULL, &stop_fops);
+	debugfs_create_file("last", 0400, dir, NULL, &last_fops);
+	debugfs_create_file("spin", 0200, dir, NULL, &spin_fops);
+	debugfs_create_file("wedge", 0200, dir, NULL, &wedge_fops);
+	debugfs_create_file("race", 0200, dir, NULL, &race_fops);
+	debugfs_create_file("race_result", 0400, dir, NULL, &race_result_fops);
+	pr_warn("debugfs test interface enabled: root can stop all CPUs\n");
+	return 0;
+}
+late_initcall(crash_stop_test_init);
