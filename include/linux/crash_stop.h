@@ -271,6 +271,8 @@ bool crash_stop_handle_die(void);
 extern unsigned int crash_stop_ipi_wait_ms;
 extern unsigned int crash_stop_nmi_wait_ms;
 void crash_stop_touch_watchdogs(void);
+void crash_stop_task_info(struct crash_stop_cpu *row);
+extern const unsigned int crash_stop_abi_sizes[4];
 
 #else /* !CONFIG_CRASH_STOP */
 

@@ -14,6 +14,8 @@
 #include <linux/nmi.h>
 #include <linux/notifier.h>
 #include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/string.h>
 
 #undef MODULE_PARAM_PREFIX
 #define MODULE_PARAM_PREFIX "crash_stop."
@@ -67,6 +69,25 @@ EXPORT_SYMBOL_GPL(crash_stop_in_progress);
 EXPORT_SYMBOL_GPL(crash_stop_monarch_cpu);
 EXPORT_SYMBOL_GPL(crash_stop_cpu_state);
 EXPORT_SYMBOL_GPL(crash_stop_how_name);
+
+/*
+ * The running task's pid and name, read in C: bindgen's layout of struct
+ * task_struct can differ from the C compiler's (it does for GCC builds of
+ * Linux 7.2), so Rust must not read task_struct fields directly here.
+ */
+void crash_stop_task_info(struct crash_stop_cpu *row)
+{
+	row->pid = current->pid;
+	memcpy(row->comm, current->comm, sizeof(row->comm));
+}
+
+/* Sizes of the ABI structs as C sees them; the Rust side checks its own. */
+const unsigned int crash_stop_abi_sizes[4] = {
+	sizeof(struct crash_stop_cpu),
+	sizeof(struct crash_stop_args),
+	sizeof(struct crash_stop_result),
+	sizeof(struct pt_regs),
+};
 
 /*
  * After a long stop every CPU's soft-lockup timestamp, the RCU stall timer

@@ -9,7 +9,7 @@
 //! and lock-free, and reads the current task without taking references.
 
 use crate::protocol::{How, Platform};
-use kernel::{bindings, cpu::CpuId, cpumask::Cpumask, task::Task};
+use kernel::{bindings, cpu::CpuId, cpumask::Cpumask};
 
 /// The mask of online CPUs.
 pub(crate) fn online_mask() -> &'static Cpumask {
@@ -33,6 +33,10 @@ impl Platform for KernelPlatform {
 
     fn this_cpu(&self) -> u32 {
         CpuId::current().as_u32()
+    }
+
+    fn nr_cpus(&self) -> u32 {
+        kernel::cpu::nr_cpu_ids()
     }
 
     fn cpu_online(&self, cpu: u32) -> bool {
@@ -72,15 +76,10 @@ impl Platform for KernelPlatform {
         rec.irqs_off = unsafe { bindings::crash_stop_arch_regs_irqs_off(regs) };
         // SAFETY: as above.
         rec.in_user = unsafe { bindings::crash_stop_arch_regs_user(regs) };
-        let task = Task::current_raw();
-        // SAFETY: `current` is always a valid task on this CPU, and it
-        // cannot exit while this CPU is stopped inside its context. `pid`
-        // and `comm` are read without locks; `comm` may be torn by a
-        // concurrent rename, which is acceptable for a diagnostic copy.
-        unsafe {
-            rec.pid = (*task).pid;
-            rec.comm = (*task).comm;
-        }
+        // SAFETY: `rec` is a valid row; the helper copies the current
+        // task's pid and name without locks (a concurrent rename may tear
+        // `comm`, acceptable for a diagnostic copy).
+        unsafe { bindings::crash_stop_task_info(rec) };
     }
 
     fn stopped(&self, _cpu: u32, rec: &Self::Record, payload: usize) {

@@ -185,6 +185,9 @@ pub trait Platform {
 
     /// The calling CPU's number.
     fn this_cpu(&self) -> u32;
+    /// Number of CPU ids in use (`nr_cpu_ids`); slots at or above it are
+    /// left out of every generation.
+    fn nr_cpus(&self) -> u32;
     /// Whether `cpu` is online (and so must be waited for).
     fn cpu_online(&self, cpu: u32) -> bool;
     /// A monotonic nanosecond clock that keeps running with interrupts off
@@ -451,9 +454,12 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         self.start_ns.store(start, Ordering::Relaxed);
         self.payload.store(params.payload, Ordering::Relaxed);
 
+        let nr = p.nr_cpus();
         for (cpu, slot) in self.slots.iter().enumerate() {
             let cpu = cpu as u32;
-            let code = if cpu == me {
+            let code = if cpu >= nr {
+                How::None as u8
+            } else if cpu == me {
                 SAVING
             } else if slot.parked.load(Ordering::Acquire) {
                 out.parked += 1;

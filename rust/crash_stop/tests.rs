@@ -152,6 +152,34 @@ mod tests {
     }
 
     #[test]
+    fn abi_struct_sizes_match_c() {
+        // SAFETY: a constant array defined in glue.c.
+        let c = unsafe { bindings::crash_stop_abi_sizes };
+        assert_eq!(c[0] as usize, core::mem::size_of::<bindings::crash_stop_cpu>());
+        assert_eq!(c[1] as usize, core::mem::size_of::<bindings::crash_stop_args>());
+        assert_eq!(c[2] as usize, core::mem::size_of::<bindings::crash_stop_result>());
+        assert_eq!(c[3] as usize, core::mem::size_of::<bindings::pt_regs>());
+    }
+
+    #[test]
+    fn records_the_current_task() {
+        let a = args(Some(count));
+        assert!(call(&a) >= 0);
+        // SAFETY: no crash stop runs concurrently.
+        let row = unsafe { &*api::crash_stop_cpu_state(this_cpu()) };
+        // SAFETY: all-zero is a valid row.
+        let mut me: bindings::crash_stop_cpu = unsafe { core::mem::zeroed() };
+        // SAFETY: `me` is a valid row to fill.
+        unsafe { bindings::crash_stop_task_info(&mut me) };
+        assert_eq!(row.how, How::Monarch as u32);
+        assert!(row.pid > 0);
+        assert_eq!(row.pid, me.pid);
+        assert_eq!(row.comm, me.comm);
+        // The test runs with interrupts on; crash_stop() saw them on.
+        assert!(!row.irqs_off);
+    }
+
+    #[test]
     fn how_names_match_the_abi() {
         let name = |h: How| {
             // SAFETY: always safe to call; returns a static C string.
@@ -176,6 +204,9 @@ mod tests {
 
         fn this_cpu(&self) -> u32 {
             0
+        }
+        fn nr_cpus(&self) -> u32 {
+            4
         }
         fn cpu_online(&self, cpu: u32) -> bool {
             cpu == 0 || self.online & (1 << cpu) != 0
