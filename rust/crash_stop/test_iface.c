@@ -105,6 +105,8 @@ static ssize_t copy_words(const char __user *ubuf, size_t count, char *buf,
 struct stop_run {
 	u64 hold_ms;
 	bool nest;
+	bool crash;
+	int *crash_ptr;
 	int nested_ret;
 	atomic_t cpufn_runs;
 };
@@ -135,6 +137,11 @@ static void stop_callback(const struct crash_stop_result *res, void *data)
 		mdelay(1);
 		touch_nmi_watchdog();
 	}
+	if (run->crash) {
+		/* A tool crashing inside its callback: oops on a NULL pointer. */
+		pr_emerg("crashing inside the callback on purpose\n");
+		*(volatile int *)run->crash_ptr = 1;
+	}
 }
 
 static void stop_cpu_callback(const struct crash_stop_cpu *self, void *data)
@@ -149,7 +156,7 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 {
 	static const char *const modes[] = { "mode=resume", "mode=stay", NULL };
 	u64 ipi_ms = 0, nmi_ms = 0, hold_ms = 0, nest = 0, cpufn = 0;
-	u64 repeat = 1, cycle;
+	u64 repeat = 1, cycle, crash = 0;
 	struct test_key keys[] = {
 		{ "ipi_ms", 0, CRASH_STOP_IPI_WAIT_MAX_MS, &ipi_ms },
 		{ "nmi_ms", 0, CRASH_STOP_NMI_WAIT_MAX_MS, &nmi_ms },
@@ -157,6 +164,7 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 		{ "nest", 0, 1, &nest },
 		{ "cpufn", 0, 1, &cpufn },
 		{ "repeat", 1, 100000, &repeat },
+		{ "crash", 0, 1, &crash },
 	};
 	struct stop_run run = { };
 	struct crash_stop_args args = { };
@@ -173,6 +181,8 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 
 	run.hold_ms = hold_ms;
 	run.nest = nest;
+	run.crash = crash;
+	run.crash_ptr = NULL;
 	run.nested_ret = 0;
 	args.callback = stop_callback;
 	args.cpu_callback = cpufn ? stop_cpu_callback : NULL;
@@ -181,6 +191,17 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 	args.nmi_wait_ms = nmi_ms;
 	args.mode = mode == 1 ? CRASH_STOP_STAY : CRASH_STOP_RESUME;
 	args.reason = CRASH_STOP_REASON_TEST;
+
+	if (crash) {
+		/*
+		 * The writer dies in the oops: do not hold test_lock, and
+		 * expect never to come back here.
+		 */
+		if (repeat != 1 || mode == 1)
+			return -EINVAL;
+		ret = crash_stop(&args, NULL);
+		return ret < 0 ? ret : count;
+	}
 
 	mutex_lock(&test_lock);
 	for (cycle = 0; cycle < repeat; cycle++) {
