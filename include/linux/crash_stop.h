@@ -174,8 +174,7 @@ struct crash_stop_args {
 	enum crash_stop_reason	reason;
 };
 
-/* Limits of &crash_stop_args.ipi_wait_ms and .nmi_wait_ms (and the boot
- * parameters). */
+/* Limits of the waits in &struct crash_stop_args and the boot parameters */
 #define CRASH_STOP_IPI_WAIT_MAX_MS	10000
 #define CRASH_STOP_NMI_WAIT_MAX_MS	60000
 

@@ -63,7 +63,12 @@ MODULE_PARM_DESC(ipi_wait_ms, "Wait for the crash_stop IPI before sending NMIs (
 module_param_cb(nmi_wait_ms, &nmi_wait_ops, &crash_stop_nmi_wait_ms, 0644);
 MODULE_PARM_DESC(nmi_wait_ms, "Wait for NMI answers before reporting CPUs missing (ms, 1-60000)");
 
-/* The C API is implemented in Rust; export it to (GPL) modules here. */
+/*
+ * The C API is implemented in Rust (rust/crash_stop/api.rs, declared in
+ * <linux/crash_stop.h>); export it to GPL modules here. checkpatch's
+ * "should immediately follow its function" cannot hold for a function
+ * defined in another language: `make check` ignores it for this file.
+ */
 EXPORT_SYMBOL_GPL(crash_stop);
 EXPORT_SYMBOL_GPL(crash_stop_in_progress);
 EXPORT_SYMBOL_GPL(crash_stop_monarch_cpu);

@@ -112,7 +112,7 @@ struct stop_run {
 };
 
 static struct crash_stop_result last_res;
-static struct crash_stop_cpu last_table[NR_CPUS];
+static DEFINE_PER_CPU(struct crash_stop_cpu, last_row);
 static int last_ret;
 static int last_nested_ret;
 static unsigned int last_cpufn_runs;
@@ -140,7 +140,7 @@ static void stop_callback(const struct crash_stop_result *res, void *data)
 	if (run->crash) {
 		/* A tool crashing inside its callback: oops on a NULL pointer. */
 		pr_emerg("crashing inside the callback on purpose\n");
-		*(volatile int *)run->crash_ptr = 1;
+		WRITE_ONCE(*run->crash_ptr, 1);
 	}
 }
 
@@ -219,7 +219,7 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 		const struct crash_stop_cpu *row = crash_stop_cpu_state(cpu);
 
 		if (row)
-			last_table[cpu] = *row;
+			per_cpu(last_row, cpu) = *row;
 	}
 	have_last = true;
 	mutex_unlock(&test_lock);
@@ -241,8 +241,8 @@ static int last_show(struct seq_file *m, void *v)
 		   last_res.nr_missing, last_res.nr_offline, last_res.nr_parked,
 		   div_u64(last_res.gather_ns, 1000), last_nested_ret,
 		   last_cpufn_runs, last_cycles);
-	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
-		const struct crash_stop_cpu *row = &last_table[cpu];
+	for_each_possible_cpu(cpu) {
+		const struct crash_stop_cpu *row = &per_cpu(last_row, cpu);
 		bool valid = row->how == CRASH_STOP_MONARCH ||
 			     row->how == CRASH_STOP_IPI ||
 			     row->how == CRASH_STOP_NMI ||
@@ -271,7 +271,7 @@ static const struct file_operations stop_fops = {
 
 /* ---- spin ------------------------------------------------------------------ */
 
-static struct task_struct *spinners[NR_CPUS];
+static DEFINE_PER_CPU(struct task_struct *, spinner);
 static bool spin_stop;
 
 struct spin_req {
@@ -310,11 +310,13 @@ static void stop_spinners(void)
 	unsigned int cpu;
 
 	WRITE_ONCE(spin_stop, true);
-	for (cpu = 0; cpu < NR_CPUS; cpu++) {
-		if (spinners[cpu]) {
-			kthread_stop(spinners[cpu]);
-			put_task_struct(spinners[cpu]);
-			spinners[cpu] = NULL;
+	for_each_possible_cpu(cpu) {
+		struct task_struct *t = per_cpu(spinner, cpu);
+
+		if (t) {
+			kthread_stop(t);
+			put_task_struct(t);
+			per_cpu(spinner, cpu) = NULL;
 		}
 	}
 	WRITE_ONCE(spin_stop, false);
@@ -326,7 +328,7 @@ static ssize_t spin_write(struct file *file, const char __user *ubuf,
 	static const char *const words[] = { "stop", "irqs=off", "irqs=on", NULL };
 	u64 cpu = U64_MAX, ms = 30000;
 	struct test_key keys[] = {
-		{ "cpu", 0, NR_CPUS - 1, &cpu },
+		{ "cpu", 0, nr_cpu_ids - 1, &cpu },
 		{ "ms", 1, 120000, &ms },
 	};
 	struct spin_req req;
@@ -355,7 +357,7 @@ static ssize_t spin_write(struct file *file, const char __user *ubuf,
 	req.ms = ms;
 	init_completion(&req.running);
 	mutex_lock(&test_lock);
-	if (spinners[cpu]) {
+	if (per_cpu(spinner, cpu)) {
 		ret = -EBUSY;
 		goto out;
 	}
@@ -366,7 +368,7 @@ static ssize_t spin_write(struct file *file, const char __user *ubuf,
 	}
 	get_task_struct(t);
 	kthread_bind(t, cpu);
-	spinners[cpu] = t;
+	per_cpu(spinner, cpu) = t;
 	wake_up_process(t);
 	wait_for_completion(&req.running);
 	ret = count;
@@ -388,7 +390,7 @@ static ssize_t wedge_write(struct file *file, const char __user *ubuf,
 {
 	u64 cpu = U64_MAX, ms = 0;
 	struct test_key keys[] = {
-		{ "cpu", 0, NR_CPUS - 1, &cpu },
+		{ "cpu", 0, nr_cpu_ids - 1, &cpu },
 		{ "ms", 1, 10000, &ms },
 	};
 	unsigned long timeout;
@@ -441,9 +443,9 @@ struct race {
 	atomic_t ready;		/* threads at the start line, all rounds */
 	atomic_t done;		/* threads finished, all rounds */
 	atomic64_t ok, busy, deadlk, other;
-	u64 gen[NR_CPUS];	/* per thread: generation of its last ok call */
+	u64 *gen;		/* per thread: generation of its last ok call */
+	struct task_struct **task;
 	bool aborted;
-	struct task_struct *task[NR_CPUS];
 };
 
 static struct race *race;
@@ -530,10 +532,14 @@ static ssize_t race_write(struct file *file, const char __user *ubuf,
 
 	mutex_lock(&test_lock);
 	cpus_read_lock();
-	race = kzalloc(sizeof(*race), GFP_KERNEL);
+	race = kzalloc_obj(struct race);
 	ret = -ENOMEM;
 	if (!race)
 		goto out;
+	race->gen = kcalloc(nr_cpu_ids, sizeof(*race->gen), GFP_KERNEL);
+	race->task = kcalloc(nr_cpu_ids, sizeof(*race->task), GFP_KERNEL);
+	if (!race->gen || !race->task)
+		goto free;
 	race->rounds = rounds;
 	race->ipi_ms = ipi_ms;
 	race->nmi_ms = nmi_ms;
@@ -599,6 +605,9 @@ static ssize_t race_write(struct file *file, const char __user *ubuf,
 		 gens, dup, race->aborted);
 	if (n == race->nthreads)
 		ret = race->aborted ? -ETIMEDOUT : count;
+free:
+	kfree(race->gen);
+	kfree(race->task);
 	kfree(race);
 	race = NULL;
 out:
