@@ -270,6 +270,7 @@ bool crash_stop_handle_die(void);
 extern unsigned int crash_stop_ipi_wait_ms;
 extern unsigned int crash_stop_nmi_wait_ms;
 void crash_stop_touch_watchdogs(void);
+void crash_stop_cpu_resumed(void);
 void crash_stop_task_info(struct crash_stop_cpu *row);
 extern const unsigned int crash_stop_abi_sizes[4];
 

@@ -101,10 +101,21 @@ const unsigned int crash_stop_abi_sizes[4] = {
  */
 void crash_stop_touch_watchdogs(void)
 {
+	touch_softlockup_watchdog_sync();
 	touch_all_softlockup_watchdogs();
 	touch_nmi_watchdog();
 	clocksource_touch_watchdog();
 	rcu_cpu_stall_reset();
+}
+
+/*
+ * On each resumed CPU: its scheduler clock and soft-lockup timestamp are
+ * stale after a long stop with interrupts off; have the next tick
+ * resynchronise them instead of reporting the gap as a lockup.
+ */
+void crash_stop_cpu_resumed(void)
+{
+	touch_softlockup_watchdog_sync();
 }
 
 static int crash_stop_die(struct notifier_block *nb, unsigned long val,

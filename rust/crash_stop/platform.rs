@@ -100,6 +100,13 @@ impl Platform for KernelPlatform {
         unsafe { bindings::crash_stop_arch_park() }
     }
 
+    fn resumed(&self) {
+        // SAFETY: touches this CPU's soft-lockup watchdog and asks its next
+        // tick to resynchronise the scheduler clock; callable with
+        // interrupts off, in any context.
+        unsafe { bindings::crash_stop_cpu_resumed() }
+    }
+
     fn released(&self, _stay: bool) {
         // SAFETY: resets the lockup, RCU stall and clocksource watchdogs;
         // callable with interrupts off.

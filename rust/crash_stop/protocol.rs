@@ -209,6 +209,10 @@ pub trait Platform {
     fn park(&self);
     /// Runs on the monarch after a release (reset stall/lockup detectors).
     fn released(&self, stay: bool);
+    /// Runs on a slave once it has left a resumed generation, after its
+    /// last access to the protocol state (resynchronise per-CPU clocks and
+    /// watchdogs after a long stop).
+    fn resumed(&self);
 }
 
 /// One CPU's entry in the state table.
@@ -706,6 +710,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         }
         // Last access to shared state in this generation.
         slot.left.store(gen, Ordering::Release);
+        p.resumed();
     }
 }
 

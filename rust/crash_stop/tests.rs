@@ -224,6 +224,7 @@ mod tests {
         fn stopped(&self, _cpu: u32, _rec: &u32, _payload: usize) {}
         fn park(&self) {}
         fn released(&self, _stay: bool) {}
+        fn resumed(&self) {}
     }
 
     static FAKE: CrashStop<Fake, 4> = CrashStop::new();
