@@ -27,11 +27,10 @@ static int wait_ms_set(const char *val, const struct kernel_param *kp,
 		       unsigned int max)
 {
 	unsigned int ms;
-	int ret;
 
-	ret = kstrtouint(val, 0, &ms);
-	if (ret)
-		return ret;
+	/* Malformed and overflowing values are both invalid (not -ERANGE). */
+	if (kstrtouint(val, 0, &ms))
+		return -EINVAL;
 	if (ms < 1 || ms > max)
 		return -EINVAL;
 	WRITE_ONCE(*(unsigned int *)kp->arg, ms);

@@ -122,7 +122,7 @@ static bool have_last;
 static void stop_callback(const struct crash_stop_result *res, void *data)
 {
 	struct stop_run *run = data;
-	u64 ms;
+	u64 end;
 
 	if (run->nest) {
 		struct crash_stop_args inner = {
@@ -133,8 +133,13 @@ static void stop_callback(const struct crash_stop_result *res, void *data)
 
 		run->nested_ret = crash_stop(&inner, NULL);
 	}
-	for (ms = 0; ms < run->hold_ms; ms++) {
-		mdelay(1);
+	/*
+	 * sched_clock() (the TSC) keeps running with every CPU's interrupts
+	 * off, unlike jiffies; mdelay() is far off under emulation.
+	 */
+	end = sched_clock() + run->hold_ms * NSEC_PER_MSEC;
+	while (sched_clock() < end) {
+		cpu_relax();
 		touch_nmi_watchdog();
 	}
 	if (run->crash) {
@@ -280,11 +285,13 @@ struct spin_req {
 	struct completion running;
 };
 
+#define SPIN_BATCH	20000
+
 /* The loop the tests expect to find in the saved RIP of a spinning CPU. */
 static noinline int crash_stop_test_spin(void *data)
 {
 	struct spin_req *req = data;
-	u64 end = ktime_get_mono_fast_ns() + req->ms * NSEC_PER_MSEC;
+	u64 end = sched_clock() + req->ms * NSEC_PER_MSEC;
 	bool irqs_off = req->irqs_off;
 	unsigned long flags = 0;
 
@@ -292,8 +299,15 @@ static noinline int crash_stop_test_spin(void *data)
 		local_irq_save(flags);
 	complete(&req->running);	/* @req is gone after this */
 	while (!READ_ONCE(spin_stop) && !kthread_should_stop() &&
-	       ktime_get_mono_fast_ns() < end) {
-		cpu_relax();
+	       sched_clock() < end) {
+		unsigned int i;
+
+		/*
+		 * Spend nearly all the time in this function, so that the
+		 * saved RIP of a CPU stopped here points into it.
+		 */
+		for (i = 0; i < SPIN_BATCH; i++)
+			cpu_relax();
 		touch_nmi_watchdog();
 		if (!irqs_off)
 			cond_resched();
@@ -559,8 +573,15 @@ static ssize_t race_write(struct file *file, const char __user *ubuf,
 		race->task[n++] = t;
 	}
 	if (n == race->nthreads) {
+		/*
+		 * The thread bound to this CPU spins with preemption off at
+		 * the start line: do not let it preempt us before every
+		 * thread has been woken.
+		 */
+		preempt_disable();
 		for (i = 0; i < n; i++)
 			wake_up_process(race->task[i]);
+		preempt_enable();
 		for (round = 1; round <= rounds && !READ_ONCE(race->aborted); round++) {
 			unsigned long timeout = jiffies + 10 * HZ;
 

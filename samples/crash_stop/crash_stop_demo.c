@@ -4,16 +4,76 @@
  * print the per-CPU table it produced: how each CPU was stopped, the task
  * it was running, where it was (RIP as a symbol), whether interrupts were
  * off, and how long it took to stop.
+ *
+ * With spin_cpu=N, CPU N spins with interrupts disabled during the stop,
+ * so it cannot take the IPI and is caught by the NMI escalation instead.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/completion.h>
 #include <linux/crash_stop.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
 #include <linux/module.h>
+#include <linux/nmi.h>
 
 static unsigned int ipi_wait_ms;
 module_param(ipi_wait_ms, uint, 0444);
 MODULE_PARM_DESC(ipi_wait_ms, "IPI wait before NMI escalation (0: default)");
+
+static int spin_cpu = -1;
+module_param(spin_cpu, int, 0444);
+MODULE_PARM_DESC(spin_cpu, "CPU that spins with interrupts off during the stop (-1: none)");
+
+static bool spin_done;
+static DECLARE_COMPLETION(spin_started);
+static DECLARE_COMPLETION(spin_exited);
+
+/* Spin with interrupts off until told to stop (at most 10 s). */
+static noinline int crash_stop_demo_spin(void *unused)
+{
+	unsigned long flags, i, n;
+
+	local_irq_save(flags);
+	complete(&spin_started);
+	for (n = 0; n < 10000 && !READ_ONCE(spin_done); n++) {
+		for (i = 0; i < 20000 && !READ_ONCE(spin_done); i++)
+			cpu_relax();
+		udelay(1000);
+		touch_nmi_watchdog();
+	}
+	local_irq_restore(flags);
+	kthread_complete_and_exit(&spin_exited, 0);
+}
+
+static int start_spinner(void)
+{
+	struct task_struct *t;
+
+	if (spin_cpu < 0)
+		return 0;
+	if (spin_cpu >= nr_cpu_ids || !cpu_online(spin_cpu) ||
+	    spin_cpu == raw_smp_processor_id()) {
+		pr_err("spin_cpu=%d must be another online CPU\n", spin_cpu);
+		return -EINVAL;
+	}
+	t = kthread_create_on_cpu(crash_stop_demo_spin, NULL, spin_cpu,
+				  "cs_demo_spin/%u");
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	wake_up_process(t);
+	wait_for_completion(&spin_started);
+	return 0;
+}
+
+static void stop_spinner(void)
+{
+	if (spin_cpu < 0)
+		return;
+	WRITE_ONCE(spin_done, true);
+	wait_for_completion(&spin_exited);
+}
 
 static void demo_callback(const struct crash_stop_result *res, void *data)
 {
@@ -40,7 +100,11 @@ static int __init crash_stop_demo_init(void)
 	};
 	int ret;
 
+	ret = start_spinner();
+	if (ret)
+		return ret;
 	ret = crash_stop(&args, &res);
+	stop_spinner();
 	if (ret < 0) {
 		pr_err("crash_stop() failed: %d\n", ret);
 		return ret;
