@@ -27,8 +27,8 @@
 //! many IPIs and NMIs reach it, and a CPU that answers after the monarch gave
 //! up on it ("late") cannot touch a record the monarch is reading.
 //!
-//! IPIs and NMIs carry the generation they were sent for in
-//! [`Slot::ipi_gen`] / [`Slot::nmi_gen`]; a handler only acts when that
+//! IPIs and NMIs carry the generation they were sent for in per-slot
+//! mailboxes (`ipi_gen` / `nmi_gen`); a handler only acts when that
 //! generation is the one being gathered, so stale interrupts from an earlier
 //! generation are consumed and change nothing.
 //!
@@ -223,6 +223,10 @@ pub struct Slot<R> {
     ipi_gen: AtomicU64,
     /// Generation of the last NMI sent to this CPU not yet consumed, or 0.
     nmi_gen: AtomicU64,
+    /// NMIs sent to this CPU by crash_stop, ever.
+    nmi_sent: AtomicU64,
+    /// NMIs this CPU claimed as crash_stop's, ever (written only by it).
+    nmi_taken: AtomicU64,
     /// Set by the CPU itself just before it parks for good.
     parked: AtomicBool,
     /// The last generation this CPU left (or parked in) after its release.
@@ -239,6 +243,8 @@ impl<R> Slot<R> {
                 word: AtomicU64::new(0),
                 ipi_gen: AtomicU64::new(0),
                 nmi_gen: AtomicU64::new(0),
+                nmi_sent: AtomicU64::new(0),
+                nmi_taken: AtomicU64::new(0),
                 parked: AtomicBool::new(false),
                 left: AtomicU64::new(0),
                 rec: UnsafeCell::new(rec),
@@ -389,7 +395,14 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
                 .monarch
                 .compare_exchange(NO_CPU, me, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => break,
+                Ok(_) => {
+                    if let Some(err) = self.stopped_during_call(me, seen) {
+                        // Not a fresh caller: give the election back.
+                        self.monarch.store(NO_CPU, Ordering::Release);
+                        return Err(err);
+                    }
+                    break;
+                }
                 Err(m) if m == me => return Err(Error::Nested),
                 Err(_) => {
                     if let Some(err) = self.lost_election(p, me, seen, ctx) {
@@ -409,12 +422,38 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         Ok((out, value))
     }
 
+    /// Whether this CPU's own slot forbids it to become the monarch after
+    /// it won the election: `Nested` when it is parked (only an NMI on top
+    /// of the park loop can call), `Busy` when it was stopped, or given up
+    /// on, in a generation that began during this call (`seen` is the last
+    /// generation released when the call began).
+    fn stopped_during_call(&self, me: u32, seen: u64) -> Option<Error> {
+        let slot = &self.slots[me as usize];
+        if slot.parked.load(Ordering::Acquire) {
+            return Some(Error::Nested);
+        }
+        let word = slot.word.load(Ordering::Acquire);
+        let gen = gen_of(word);
+        match How::from_code(code_of(word)) {
+            How::Ipi | How::Nmi | How::Caller | How::Missing if gen > seen => Some(Error::Busy),
+            _ => None,
+        }
+    }
+
     /// Election lost: stop like a slave once the winner's generation is
     /// open. `Some(err)` ends the call; `None` means try the election again.
     fn lost_election(&self, p: &P, me: u32, seen: u64, ctx: P::Ctx) -> Option<Error> {
         let slot = &self.slots[me as usize];
         let word = slot.word.load(Ordering::Acquire);
         let gen = gen_of(word);
+        if How::from_code(code_of(word)).is_stopped()
+            && code_of(word) != How::Monarch as u8
+            && slot.left.load(Ordering::Acquire) != gen
+        {
+            // Our own stopped context is below us on this CPU (a callback,
+            // or an NMI on top of it), even in the release window.
+            return Some(Error::Nested);
+        }
         if gen <= seen {
             // Not (yet) part of a generation that began after our call.
             return None;
@@ -429,13 +468,9 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             }
             SAVING => Some(Error::Nested),
             c if How::from_code(c).is_stopped() => {
-                if self.released.load(Ordering::Acquire) < gen {
-                    // Our own stopped context is below us on this CPU.
-                    Some(Error::Nested)
-                } else {
-                    // We were stopped (by the IPI or NMI) during this call.
-                    Some(Error::Busy)
-                }
+                // We were stopped (by the IPI or NMI) during this call and
+                // have left (checked above).
+                Some(Error::Busy)
             }
             c if c == How::Missing as u8 => {
                 // We did not answer in time; do not run until released.
@@ -497,6 +532,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             let esc = p.now_ns();
             for_each_requested(self, gen, |cpu, slot| {
                 slot.nmi_gen.store(gen, Ordering::Release);
+                slot.nmi_sent.fetch_add(1, Ordering::AcqRel);
                 p.send_nmi(cpu);
                 out.escalated += 1;
             });
@@ -633,9 +669,17 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             return false;
         };
         let sent = slot.nmi_gen.swap(0, Ordering::AcqRel);
-        if sent == 0 {
+        // A CPU takes one NMI at a time and latches one more: a second NMI
+        // of ours can arrive after the first one emptied `nmi_gen`. Claim
+        // it while NMIs we sent are unaccounted for, so that it is not
+        // reported as an unknown NMI. (If the hardware merged two of ours,
+        // the surplus is consumed by the next NMI with an empty mailbox.)
+        if sent == 0
+            && slot.nmi_taken.load(Ordering::Relaxed) >= slot.nmi_sent.load(Ordering::Acquire)
+        {
             return false;
         }
+        slot.nmi_taken.fetch_add(1, Ordering::Relaxed);
         self.on_request(p, me, sent, How::Nmi, ctx);
         true
     }
