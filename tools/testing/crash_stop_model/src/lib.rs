@@ -11,8 +11,13 @@
 //! * [`ia64`]: the IA-64 backend (`arch/ia64/crash_stop/`), included by path,
 //!   and [`ia64_sim`], the simulated SAL/PAL machine it runs on.
 
+#![warn(missing_docs)]
+
 pub(crate) mod sync;
 
+// The kernel tree formats this file with its own rustfmt settings; keep
+// `cargo fmt` here away from it.
+#[rustfmt::skip]
 #[path = "../../../../rust/crash_stop/protocol.rs"]
 pub mod protocol;
 
@@ -23,3 +28,9 @@ pub mod sim;
 
 #[cfg(loom)]
 pub mod loom_platform;
+
+#[cfg(not(loom))]
+#[path = "../../../../arch/ia64/crash_stop/mod.rs"]
+pub mod ia64;
+#[cfg(not(loom))]
+pub mod ia64_sim;

@@ -8,6 +8,12 @@ pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsiz
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+/// Extra atomics used by the IA-64 backend (`arch/ia64/crash_stop/`), which
+/// is built on the host only, never under loom.
+#[cfg(not(loom))]
+#[allow(unused_imports)]
+pub(crate) use std::sync::atomic::{fence, AtomicU8};
+
 /// A cell whose accesses loom can check for data races.
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The platform loom explores (`--cfg loom` only): up to [`N`] CPUs, each a
+//! loom thread.
+//!
+//! * [`Platform::now_ns`] is a per-CPU logical clock that advances by
+//!   [`TICK_NS`] per call, so every timed wait of the protocol ends after a
+//!   few iterations whatever the schedule (a CPU's clock is private to it:
+//!   it adds no interleavings);
+//! * [`Platform::relax`] is `loom::thread::yield_now()` plus interrupt
+//!   polling: a pending NMI is taken unless the CPU is in NMI context or
+//!   wedged, a pending IPI only with interrupts on;
+//! * [`Platform::send_ipi`] / [`Platform::send_nmi`] only set a loom atomic
+//!   pending flag that the target polls;
+//! * records live in the protocol's `UnsafeCell`, i.e. loom's, so loom also
+//!   reports any unsynchronized access to them.
+
+use crate::protocol::{CrashStop, How, Platform};
+use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
+use loom::sync::Arc;
+use std::cell::Cell;
+
+/// Size of the state table in the loom models.
+pub const N: usize = 3;
+
+/// Logical nanoseconds per `now_ns()` call: `RELEASE_WAIT_NS` is 10 calls.
+pub const TICK_NS: u64 = 100_000_000;
+
+/// The protocol instance of a loom model.
+pub type LoomCrashStop = CrashStop<LoomCpu, N>;
+
+/// The loom record: who captured it, its register marker, how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoomRecord {
+    /// CPU that captured it.
+    pub cpu: u32,
+    /// The CPU's register marker.
+    pub marker: u64,
+    /// How it was stopped.
+    pub how: How,
+}
+
+/// The register marker of `cpu`.
+pub fn marker(cpu: u32) -> u64 {
+    0xC5C5_0000 + u64::from(cpu)
+}
+
+/// Shared state of a loom model machine.
+pub struct LoomMachine {
+    /// The protocol state under test.
+    pub cs: LoomCrashStop,
+    ncpus: u32,
+    online: [bool; N],
+    ipi: [AtomicBool; N],
+    nmi: [AtomicBool; N],
+    /// Set by the test when the slaves' idle loops may end.
+    pub done: AtomicBool,
+    /// Number of finished callers (for the racing-callers models).
+    pub finished: AtomicU32,
+    /// Payload (run number) of the last generation whose `run()` returned.
+    pub returned: AtomicU64,
+    /// Monarchs inside their callback right now.
+    pub in_callback: AtomicU32,
+    /// `stopped()` calls per CPU.
+    pub stops: [AtomicU32; N],
+    /// `resumed()` calls per CPU.
+    pub resumes: [AtomicU32; N],
+    /// Slaves that still spun after their monarch returned.
+    pub late_spins: AtomicU32,
+    /// CPUs that parked for good.
+    pub parked: [AtomicBool; N],
+    /// NMIs (all sent by crash_stop) that `on_nmi` did not claim.
+    pub unclaimed_nmis: AtomicU32,
+}
+
+impl LoomMachine {
+    /// A machine whose CPUs `0..online` are online.
+    pub fn new(online: usize) -> Arc<LoomMachine> {
+        Arc::new(LoomMachine {
+            cs: LoomCrashStop::new(),
+            ncpus: online as u32,
+            online: core::array::from_fn(|i| i < online),
+            ipi: core::array::from_fn(|_| AtomicBool::new(false)),
+            nmi: core::array::from_fn(|_| AtomicBool::new(false)),
+            done: AtomicBool::new(false),
+            finished: AtomicU32::new(0),
+            returned: AtomicU64::new(0),
+            in_callback: AtomicU32::new(0),
+            stops: core::array::from_fn(|_| AtomicU32::new(0)),
+            resumes: core::array::from_fn(|_| AtomicU32::new(0)),
+            late_spins: AtomicU32::new(0),
+            parked: core::array::from_fn(|_| AtomicBool::new(false)),
+            unclaimed_nmis: AtomicU32::new(0),
+        })
+    }
+}
+
+/// One loom CPU: lives on its own loom thread.
+pub struct LoomCpu {
+    id: u32,
+    /// The machine.
+    pub m: Arc<LoomMachine>,
+    clock: Cell<u64>,
+    irqs_off: Cell<bool>,
+    in_nmi: Cell<bool>,
+    /// Payload of the generation this CPU is held in, 0 if none.
+    stopped_for: Cell<u64>,
+}
+
+impl LoomCpu {
+    /// The platform handle of `cpu` of `m` (to be moved into its thread).
+    pub fn new(m: &Arc<LoomMachine>, cpu: u32) -> LoomCpu {
+        LoomCpu {
+            id: cpu,
+            m: m.clone(),
+            clock: Cell::new(0),
+            irqs_off: Cell::new(false),
+            in_nmi: Cell::new(false),
+            stopped_for: Cell::new(0),
+        }
+    }
+
+    /// Sets the CPU's interrupt flag.
+    pub fn set_irqs_off(&self, off: bool) {
+        self.irqs_off.set(off);
+    }
+
+    /// Puts the CPU in (or takes it out of) NMI context: NMIs are latched.
+    pub fn set_in_nmi(&self, on: bool) {
+        self.in_nmi.set(on);
+    }
+
+    /// Takes pending interrupts as the CPU's state allows.
+    pub fn poll(&self) {
+        let id = self.id as usize;
+        let held = self.stopped_for.get();
+        if !self.in_nmi.get() && self.m.nmi[id].swap(false, SeqCst) {
+            let was_off = self.irqs_off.replace(true);
+            self.in_nmi.set(true);
+            if !self.m.cs.on_nmi(self, marker(self.id)) {
+                self.m.unclaimed_nmis.fetch_add(1, SeqCst);
+            }
+            self.in_nmi.set(false);
+            self.irqs_off.set(was_off);
+            self.stopped_for.set(held);
+        }
+        if !self.irqs_off.get() && self.m.ipi[id].swap(false, SeqCst) {
+            self.irqs_off.set(true);
+            self.m.cs.on_ipi(self, marker(self.id));
+            self.irqs_off.set(false);
+            self.stopped_for.set(held);
+        }
+    }
+
+    /// Forgets the generation this CPU was held in (after a losing
+    /// caller's `run()` returned).
+    pub fn clear_stopped(&self) {
+        self.stopped_for.set(0);
+    }
+
+    /// Idle loop: poll until `until()` is true.
+    pub fn idle_until(&self, until: impl Fn(&LoomMachine) -> bool) {
+        while !until(&self.m) {
+            self.poll();
+            loom::thread::yield_now();
+        }
+    }
+}
+
+impl Platform for LoomCpu {
+    type Record = LoomRecord;
+    type Ctx = u64;
+    const EMPTY_RECORD: LoomRecord = LoomRecord {
+        cpu: u32::MAX,
+        marker: 0,
+        how: How::None,
+    };
+
+    fn this_cpu(&self) -> u32 {
+        self.id
+    }
+
+    fn nr_cpus(&self) -> u32 {
+        self.m.ncpus
+    }
+
+    fn cpu_online(&self, cpu: u32) -> bool {
+        self.m.online[cpu as usize]
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.clock.set(self.clock.get() + TICK_NS);
+        self.clock.get()
+    }
+
+    fn send_ipi(&self, cpu: u32) {
+        self.m.ipi[cpu as usize].store(true, SeqCst);
+    }
+
+    fn send_nmi(&self, cpu: u32) {
+        self.m.nmi[cpu as usize].store(true, SeqCst);
+    }
+
+    fn relax(&self) {
+        let held = self.stopped_for.get();
+        if held != 0 && self.m.returned.load(SeqCst) >= held {
+            self.m.late_spins.fetch_add(1, SeqCst);
+        }
+        loom::thread::yield_now();
+        self.poll();
+    }
+
+    fn capture(&self, rec: &mut LoomRecord, cpu: u32, how: How, _t_ns: u64, ctx: u64) {
+        assert_eq!(cpu, self.id, "capture on behalf of another CPU");
+        *rec = LoomRecord {
+            cpu,
+            marker: ctx,
+            how,
+        };
+    }
+
+    fn stopped(&self, cpu: u32, rec: &LoomRecord, payload: usize) {
+        assert_eq!((cpu, rec.cpu), (self.id, self.id));
+        self.m.stops[cpu as usize].fetch_add(1, SeqCst);
+        self.stopped_for.set(payload as u64);
+    }
+
+    fn park(&self) {
+        self.m.parked[self.id as usize].store(true, SeqCst);
+        while !self.m.done.load(SeqCst) {
+            loom::thread::yield_now();
+        }
+    }
+
+    fn resumed(&self) {
+        self.m.resumes[self.id as usize].fetch_add(1, SeqCst);
+    }
+
+    fn released(&self, _stay: bool) {}
+}

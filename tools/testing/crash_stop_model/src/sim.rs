@@ -1,0 +1,842 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A simulated machine of up to [`MAX_CPUS`] CPUs, one std thread each,
+//! implementing [`Platform`] for the stress and scenario tests.
+//!
+//! # Interrupt model
+//!
+//! * Every CPU has an "interrupts off" flag. [`Platform::send_ipi`] only sets
+//!   a pending flag; the target takes it at its interruptible points (its
+//!   idle/work loop, and [`Platform::relax`]) when its interrupts are on and
+//!   it is not in a handler. The handler runs with interrupts off.
+//! * [`Platform::send_nmi`] sets a pending NMI that the target takes at the
+//!   same points whatever its interrupt flag, unless it is already in NMI
+//!   context: then the NMI is latched and taken once the handler returned.
+//!   A CPU in the IPI handler (interrupts off) still takes NMIs.
+//! * A [`Mode::Wedged`] CPU is stuck in NMI context with interrupts off: it
+//!   takes nothing and must be reported [`How::Missing`].
+//! * A [`Mode::Offline`] CPU takes nothing and is not online.
+//! * Each CPU has a register set whose marker ([`marker`]) names the CPU and
+//!   the episode, so a test can check that the right state landed in the
+//!   right slot of the right run.
+//!
+//! # Clock
+//!
+//! [`Platform::now_ns`] is a virtual clock that only the monarch advances,
+//! by [`TICK_NS`] per [`Platform::relax`], and only while no interrupt is
+//! deliverable-but-not-yet-taken and no CPU is half way through taking one
+//! (or spinning in `run()` before noticing its request). On hardware an
+//! interrupt reaches an interrupt-enabled CPU within microseconds; here a
+//! thread can wait milliseconds for a core, and a real clock would make the
+//! IPI-vs-NMI outcome depend on the host scheduler. With the virtual clock a
+//! CPU with interrupts on is always stopped by the IPI, a CPU with
+//! interrupts off always by the NMI, a wedged CPU is always missing, and the
+//! wait lengths are counted in monarch loop iterations.
+
+use crate::protocol::{CrashStop, Error, Held, How, Outcome, Params, Platform};
+use crate::rng::Rng;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+/// Largest simulated machine.
+pub const MAX_CPUS: usize = 64;
+
+/// Virtual nanoseconds added by one quiescent monarch [`Platform::relax`].
+pub const TICK_NS: u64 = 10_000;
+
+/// The protocol instance of a simulated machine.
+pub type SimCrashStop = CrashStop<SimCpu, MAX_CPUS>;
+
+/// How long the driver waits for anything before declaring a hang.
+const HANG: Duration = Duration::from_secs(30);
+
+/// The register marker of `cpu` during episode `epoch`.
+pub fn marker(cpu: u32, epoch: u64) -> u64 {
+    0xC500_0000_0000_0000 | (epoch & 0xFF_FFFF_FFFF) << 8 | u64::from(cpu & 0xFF)
+}
+
+/// What a simulated CPU does during an episode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Idle loop with interrupts on: stopped by the IPI.
+    Idle,
+    /// Spinning with interrupts off: stopped by the NMI.
+    IrqsOff,
+    /// Work loop toggling random interrupts-off windows: IPI or NMI.
+    Toggle,
+    /// Stuck in NMI context with interrupts off: never answers.
+    Wedged,
+    /// Not online.
+    Offline,
+    /// Starts the episode still wedged in NMI context (latched NMIs of the
+    /// previous episode stay latched), recovers after a random number of
+    /// its loop iterations and then idles: `Missing`, or stopped by IPI or
+    /// NMI, depending on when it recovers.
+    Late,
+}
+
+impl Mode {
+    const ALL: [Mode; 6] = [
+        Mode::Idle,
+        Mode::IrqsOff,
+        Mode::Toggle,
+        Mode::Wedged,
+        Mode::Offline,
+        Mode::Late,
+    ];
+
+    fn from_u8(v: u8) -> Mode {
+        Mode::ALL[v as usize]
+    }
+
+    fn to_u8(self) -> u8 {
+        Mode::ALL.iter().position(|m| *m == self).unwrap() as u8
+    }
+}
+
+/// The simulated per-CPU record ([`Platform::Record`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The CPU that captured it.
+    pub cpu: u32,
+    /// Its register marker at the time.
+    pub marker: u64,
+    /// How it was stopped.
+    pub how: How,
+    /// Time after the start of the generation.
+    pub t_ns: u64,
+    /// Whether the interrupted context had interrupts off.
+    pub irqs_were_off: bool,
+    /// Whether it was captured from NMI context.
+    pub in_nmi: bool,
+}
+
+impl Record {
+    /// The value every slot starts with.
+    pub const EMPTY: Record = Record {
+        cpu: u32::MAX,
+        marker: 0,
+        how: How::None,
+        t_ns: 0,
+        irqs_were_off: false,
+        in_nmi: false,
+    };
+}
+
+/// The simulated interrupted context ([`Platform::Ctx`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx {
+    /// Register marker of the interrupted context.
+    pub marker: u64,
+    /// Whether the interrupted context had interrupts off.
+    pub irqs_were_off: bool,
+    /// Whether the stopping code runs in NMI context.
+    pub in_nmi: bool,
+}
+
+/// What the monarch saw from its callback (a snapshot of the `Held` view).
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// `(how, record)` of every CPU of the machine.
+    pub table: Vec<(How, Option<Record>)>,
+    /// Result of a nested `run()` from the callback.
+    pub nested: Result<(), Error>,
+    /// Whether every slave reported stopped was really held in its handler.
+    pub all_held: bool,
+    /// The outcome as the callback saw it.
+    pub outcome: Outcome,
+}
+
+/// Result of one `run()` call on one CPU.
+#[derive(Clone, Debug)]
+pub struct CallResult {
+    /// What `run()` returned.
+    pub res: Result<Outcome, Error>,
+    /// Present when the callback ran (this CPU was the monarch).
+    pub held: Option<Snapshot>,
+}
+
+#[derive(Default)]
+struct CpuState {
+    online: AtomicBool,
+    mode: AtomicU8,
+    irqs_off: AtomicBool,
+    in_nmi: AtomicBool,
+    ipi_pending: AtomicBool,
+    nmi_pending: AtomicBool,
+    /// Between accepting an interrupt and being recorded (or returning).
+    delivering: AtomicBool,
+    in_run: AtomicBool,
+    /// Between `stopped()` and the return of the handler that stopped it.
+    in_stop: AtomicBool,
+    stop_gen: AtomicU64,
+    parked: AtomicBool,
+    marker: AtomicU64,
+    ack_epoch: AtomicU64,
+    call_epoch: AtomicU64,
+    result: Mutex<Option<CallResult>>,
+    // Per-episode counters.
+    stops: AtomicU32,
+    resumes: AtomicU32,
+    captures: AtomicU32,
+    ipis_sent: AtomicU32,
+    nmis_sent: AtomicU32,
+    unclaimed_nmis: AtomicU32,
+    spins: AtomicU32,
+    // Knobs of the scenario tests.
+    stall_caller: AtomicBool,
+    stalled: AtomicBool,
+    hold_monarch_capture: AtomicBool,
+    nested_in_release: AtomicBool,
+    nested_result: Mutex<Option<Result<Outcome, Error>>>,
+}
+
+impl CpuState {
+    fn mode(&self) -> Mode {
+        Mode::from_u8(self.mode.load(Acquire))
+    }
+}
+
+/// A simulated machine.
+pub struct Machine {
+    /// Number of CPUs.
+    pub n: usize,
+    /// The protocol state under test.
+    pub cs: SimCrashStop,
+    cpus: Vec<CpuState>,
+    threads: OnceLock<Vec<Thread>>,
+    joins: Mutex<Vec<JoinHandle<()>>>,
+    epoch: AtomicU64,
+    vclock: AtomicU64,
+    shutdown: AtomicBool,
+    params: Mutex<Params>,
+    barrier: AtomicU32,
+    ncallers: AtomicU32,
+    monarch_returned_gen: AtomicU64,
+    callback_done_gen: AtomicU64,
+    late_spins: AtomicU32,
+    wrong_cpu: AtomicU32,
+    seed: u64,
+}
+
+/// The platform handle of one simulated CPU (what `this_cpu()` answers).
+#[derive(Clone)]
+pub struct SimCpu {
+    id: u32,
+    m: Arc<Machine>,
+}
+
+/// One episode: modes of the CPUs, who calls `run()`, with what.
+#[derive(Clone, Debug)]
+pub struct Episode {
+    /// Mode of every CPU (ignored for CPUs parked by an earlier episode).
+    pub modes: Vec<Mode>,
+    /// CPUs that call `run()` at the same time.
+    pub callers: Vec<u32>,
+    /// Parameters of every call.
+    pub params: Params,
+}
+
+/// What happened during an episode.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The episode number (markers use it).
+    pub epoch: u64,
+    /// Result of every call that returned, by CPU.
+    pub results: Vec<(u32, CallResult)>,
+    /// `stopped()` calls per CPU.
+    pub stops: Vec<u32>,
+    /// `resumed()` calls per CPU.
+    pub resumes: Vec<u32>,
+    /// `capture()` calls per CPU.
+    pub captures: Vec<u32>,
+    /// IPIs sent per CPU.
+    pub ipis_sent: Vec<u32>,
+    /// NMIs sent per CPU.
+    pub nmis_sent: Vec<u32>,
+    /// NMIs that `on_nmi` did not claim, per CPU.
+    pub unclaimed_nmis: Vec<u32>,
+    /// Which CPUs are parked for good.
+    pub parked: Vec<bool>,
+    /// Times a stopped slave was still spinning after its monarch returned.
+    pub late_spins: u32,
+    /// Captures or `stopped()` calls made on behalf of another CPU, or with
+    /// another generation's payload.
+    pub wrong_cpu: u32,
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < HANG, "simulated machine hung: {what}");
+        thread::sleep(Duration::from_micros(50));
+    }
+}
+
+impl Machine {
+    /// Builds a machine of `n` CPUs (all idle and online) and starts its
+    /// CPU threads.
+    pub fn start(n: usize, seed: u64) -> Arc<Machine> {
+        assert!((1..=MAX_CPUS).contains(&n));
+        let m = Arc::new(Machine {
+            n,
+            cs: SimCrashStop::new(),
+            cpus: (0..MAX_CPUS).map(|_| CpuState::default()).collect(),
+            threads: OnceLock::new(),
+            joins: Mutex::new(Vec::new()),
+            epoch: AtomicU64::new(0),
+            vclock: AtomicU64::new(1),
+            shutdown: AtomicBool::new(false),
+            params: Mutex::new(Params {
+                ipi_wait_ns: 0,
+                nmi_wait_ns: 0,
+                stay: false,
+                payload: 0,
+            }),
+            barrier: AtomicU32::new(0),
+            ncallers: AtomicU32::new(0),
+            monarch_returned_gen: AtomicU64::new(0),
+            callback_done_gen: AtomicU64::new(0),
+            late_spins: AtomicU32::new(0),
+            wrong_cpu: AtomicU32::new(0),
+            seed,
+        });
+        for c in &m.cpus[..n] {
+            c.online.store(true, Release);
+        }
+        let mut joins = Vec::new();
+        for id in 0..n as u32 {
+            let cpu = SimCpu { id, m: m.clone() };
+            joins.push(
+                thread::Builder::new()
+                    .name(format!("sim-cpu{id}"))
+                    .stack_size(256 * 1024)
+                    .spawn(move || cpu.main())
+                    .unwrap(),
+            );
+        }
+        let _ = m
+            .threads
+            .set(joins.iter().map(|j| j.thread().clone()).collect());
+        *m.joins.lock().unwrap() = joins;
+        m
+    }
+
+    fn kick(&self, cpu: usize) {
+        if let Some(t) = self.threads.get() {
+            t[cpu].unpark();
+        }
+    }
+
+    /// Tears the machine down: parked CPUs return from `park`, every CPU
+    /// thread exits.
+    pub fn stop(&self) {
+        self.shutdown.store(true, Release);
+        for cpu in 0..self.n {
+            self.kick(cpu);
+        }
+        for j in self.joins.lock().unwrap().drain(..) {
+            j.join().expect("CPU thread panicked");
+        }
+    }
+
+    /// Whether `cpu` is parked for good.
+    pub fn parked(&self, cpu: u32) -> bool {
+        self.cpus[cpu as usize].parked.load(Acquire)
+    }
+
+    /// Makes `cpu`, a caller, stall in its first `relax()` inside `run()`
+    /// until it gets the NMI, and then until the monarch has finished: a
+    /// vCPU preempted at the wrong moment. Disables the virtual clock's
+    /// "caller notices at once" rule for it.
+    pub fn set_stall_caller(&self, cpu: u32) {
+        self.cpus[cpu as usize].stall_caller.store(true, Release);
+    }
+
+    /// Makes `cpu`'s monarch capture (before the gather opens) wait until
+    /// the `stall_caller` CPU is stalled.
+    pub fn set_hold_monarch_capture(&self, cpu: u32) {
+        self.cpus[cpu as usize]
+            .hold_monarch_capture
+            .store(true, Release);
+    }
+
+    /// Makes `cpu`, once stopped, take an NMI whose handler calls `run()`
+    /// right after the monarch's callback returned (while the monarch
+    /// releases).
+    pub fn set_nested_in_release(&self, cpu: u32) {
+        self.cpus[cpu as usize]
+            .nested_in_release
+            .store(true, Release);
+    }
+
+    /// Result of the nested call made by [`Machine::set_nested_in_release`].
+    pub fn nested_result(&self, cpu: u32) -> Option<Result<Outcome, Error>> {
+        *self.cpus[cpu as usize].nested_result.lock().unwrap()
+    }
+
+    /// Whether no deliverable interrupt and no pending arrival is in flight
+    /// (the monarch `me` may advance the clock).
+    fn quiescent(&self, me: u32) -> bool {
+        let gen = self.cs.generation();
+        for (i, c) in self.cpus[..self.n].iter().enumerate() {
+            let i = i as u32;
+            if i == me || !c.online.load(Acquire) || c.parked.load(Acquire) {
+                continue;
+            }
+            if c.delivering.load(SeqCst)
+                || (c.ipi_pending.load(SeqCst) && !c.irqs_off.load(SeqCst))
+                || (c.nmi_pending.load(SeqCst) && !c.in_nmi.load(SeqCst))
+            {
+                return false;
+            }
+            if c.in_run.load(SeqCst)
+                && !c.stall_caller.load(Acquire)
+                && !c.stalled.load(Acquire)
+                && self.cs.monarch() != Some(i)
+                && self.cs.how(i, gen) == How::None
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Runs one episode and reports what happened. The previous episode
+    /// must be over (the driver guarantees it by waiting in here).
+    pub fn run_episode(&self, ep: &Episode) -> Report {
+        let n = self.n;
+        assert_eq!(ep.modes.len(), n);
+        // Quiesce: nobody still inside a handler from the last episode.
+        wait_until("previous episode did not end", || {
+            self.cpus[..n].iter().all(|c| {
+                c.parked.load(Acquire)
+                    || (!c.in_stop.load(Acquire)
+                        && !c.delivering.load(Acquire)
+                        && !c.in_run.load(Acquire))
+            })
+        });
+        for c in &self.cpus[..n] {
+            c.stops.store(0, Relaxed);
+            c.resumes.store(0, Relaxed);
+            c.captures.store(0, Relaxed);
+            c.ipis_sent.store(0, Relaxed);
+            c.nmis_sent.store(0, Relaxed);
+            c.unclaimed_nmis.store(0, Relaxed);
+            *c.result.lock().unwrap() = None;
+        }
+        self.late_spins.store(0, Relaxed);
+        self.wrong_cpu.store(0, Relaxed);
+        let epoch = self.epoch.load(Acquire) + 1;
+        for (cpu, c) in self.cpus[..n].iter().enumerate() {
+            if c.parked.load(Acquire) {
+                continue;
+            }
+            let mode = ep.modes[cpu];
+            c.mode.store(mode.to_u8(), Release);
+            c.online.store(mode != Mode::Offline, Release);
+        }
+        let mut params = ep.params;
+        params.payload = epoch as usize;
+        *self.params.lock().unwrap() = params;
+        self.barrier.store(0, Release);
+        self.ncallers.store(ep.callers.len() as u32, Release);
+        for &cpu in &ep.callers {
+            assert!(!self.parked(cpu), "a parked CPU cannot call");
+            self.cpus[cpu as usize].call_epoch.store(epoch, Release);
+        }
+        self.epoch.store(epoch, Release);
+        for cpu in 0..n {
+            self.kick(cpu);
+        }
+        // Every live CPU has applied its mode before anybody calls run():
+        // callers wait for it at the barrier.
+        wait_until("CPUs did not take the new episode", || {
+            self.cpus[..n]
+                .iter()
+                .all(|c| c.parked.load(Acquire) || c.ack_epoch.load(Acquire) == epoch)
+        });
+        self.barrier.fetch_add(1 << 16, AcqRel);
+        for &cpu in &ep.callers {
+            self.kick(cpu as usize);
+        }
+        wait_until("run() did not return", || {
+            let mut winner = false;
+            for &cpu in &ep.callers {
+                let c = &self.cpus[cpu as usize];
+                match &*c.result.lock().unwrap() {
+                    Some(r) => winner |= r.res.is_ok(),
+                    None if c.parked.load(Acquire) => {}
+                    None => return false,
+                }
+            }
+            winner || !ep.params.stay
+        });
+        wait_until("a slave did not leave after the release", || {
+            self.cpus[..n].iter().all(|c| {
+                c.parked.load(Acquire) || (!c.in_stop.load(Acquire) && !c.in_run.load(Acquire))
+            })
+        });
+        let cpus = &self.cpus[..n];
+        Report {
+            epoch,
+            results: ep
+                .callers
+                .iter()
+                .filter_map(|&cpu| {
+                    let r = self.cpus[cpu as usize].result.lock().unwrap().clone();
+                    r.map(|r| (cpu, r))
+                })
+                .collect(),
+            stops: cpus.iter().map(|c| c.stops.load(Acquire)).collect(),
+            resumes: cpus.iter().map(|c| c.resumes.load(Acquire)).collect(),
+            captures: cpus.iter().map(|c| c.captures.load(Acquire)).collect(),
+            ipis_sent: cpus.iter().map(|c| c.ipis_sent.load(Acquire)).collect(),
+            nmis_sent: cpus.iter().map(|c| c.nmis_sent.load(Acquire)).collect(),
+            unclaimed_nmis: cpus
+                .iter()
+                .map(|c| c.unclaimed_nmis.load(Acquire))
+                .collect(),
+            parked: cpus.iter().map(|c| c.parked.load(Acquire)).collect(),
+            late_spins: self.late_spins.load(Acquire),
+            wrong_cpu: self.wrong_cpu.load(Acquire),
+        }
+    }
+}
+
+impl SimCpu {
+    fn st(&self) -> &CpuState {
+        &self.m.cpus[self.id as usize]
+    }
+
+    fn ctx(&self, in_nmi: bool) -> Ctx {
+        let c = self.st();
+        Ctx {
+            marker: c.marker.load(Relaxed),
+            irqs_were_off: c.irqs_off.load(Relaxed),
+            in_nmi,
+        }
+    }
+
+    /// The CPU's thread.
+    fn main(self) {
+        let m = self.m.clone();
+        let c = self.st();
+        let mut rng = Rng::new(m.seed ^ (u64::from(self.id) << 40));
+        let mut seen = 0;
+        let mut called = 0;
+        let mut window = 0u32;
+        let mut late = 0u32;
+        while !m.shutdown.load(Acquire) {
+            let epoch = m.epoch.load(Acquire);
+            if epoch != seen {
+                seen = epoch;
+                c.marker.store(marker(self.id, epoch), Relaxed);
+                let mode = c.mode();
+                if mode == Mode::Late {
+                    // Stays in (or enters) NMI context for a while.
+                    c.in_nmi.store(true, SeqCst);
+                    c.irqs_off.store(true, SeqCst);
+                    late = 1 + rng.below(30) as u32;
+                } else {
+                    late = 0;
+                    c.in_nmi.store(mode == Mode::Wedged, SeqCst);
+                    c.irqs_off
+                        .store(matches!(mode, Mode::Wedged | Mode::IrqsOff), SeqCst);
+                }
+                c.ack_epoch.store(epoch, Release);
+            }
+            let mode = c.mode();
+            if mode == Mode::Offline {
+                thread::park_timeout(Duration::from_millis(2));
+                continue;
+            }
+            if called != epoch && c.call_epoch.load(Acquire) == epoch {
+                called = epoch;
+                self.call();
+                continue;
+            }
+            if late > 0 && m.barrier.load(Acquire) >= 1 << 16 {
+                // Count the recovery from the start of the calls.
+                late -= 1;
+                if late == 0 {
+                    c.in_nmi.store(false, SeqCst);
+                    c.irqs_off.store(false, SeqCst);
+                }
+            }
+            self.poll();
+            if mode == Mode::Toggle || late > 0 {
+                if late > 0 {
+                    // Still wedged.
+                } else if window == 0 {
+                    let off = !c.irqs_off.load(Relaxed);
+                    c.irqs_off.store(off, SeqCst);
+                    window = rng.below(if off { 40 } else { 8 }) as u32;
+                } else {
+                    window -= 1;
+                }
+                thread::park_timeout(Duration::from_micros(20));
+            } else {
+                thread::park_timeout(Duration::from_millis(2));
+            }
+        }
+    }
+
+    /// Takes pending interrupts as the CPU's state allows.
+    fn poll(&self) {
+        self.poll_nmi();
+        if !self.st().irqs_off.load(SeqCst) {
+            self.poll_ipi();
+        }
+    }
+
+    fn take(&self, nmi: bool) {
+        let c = self.st();
+        let pending = if nmi { &c.nmi_pending } else { &c.ipi_pending };
+        let saved = (
+            c.delivering.load(Relaxed),
+            c.in_stop.load(Relaxed),
+            c.stop_gen.load(Relaxed),
+        );
+        c.delivering.store(true, SeqCst);
+        if pending.swap(false, SeqCst) {
+            let ctx = self.ctx(nmi);
+            c.irqs_off.store(true, SeqCst);
+            if nmi {
+                c.in_nmi.store(true, SeqCst);
+                if !self.m.cs.on_nmi(self, ctx) {
+                    c.unclaimed_nmis.fetch_add(1, Relaxed);
+                }
+                c.in_nmi.store(false, SeqCst);
+            } else {
+                self.m.cs.on_ipi(self, ctx);
+            }
+            c.irqs_off.store(ctx.irqs_were_off, SeqCst);
+        }
+        c.stop_gen.store(saved.2, Relaxed);
+        c.in_stop.store(saved.1, Release);
+        c.delivering.store(saved.0, SeqCst);
+    }
+
+    fn poll_nmi(&self) {
+        let c = self.st();
+        if !c.in_nmi.load(SeqCst) && c.nmi_pending.load(SeqCst) {
+            self.take(true);
+        }
+    }
+
+    fn poll_ipi(&self) {
+        let c = self.st();
+        if !c.irqs_off.load(SeqCst) && c.ipi_pending.load(SeqCst) {
+            self.take(false);
+        }
+    }
+
+    /// Calls `run()` as a concurrent caller, interrupts off.
+    fn call(&self) {
+        let m = &self.m;
+        let c = self.st();
+        let params = *m.params.lock().unwrap();
+        let was_off = c.irqs_off.swap(true, SeqCst);
+        // All callers enter run() together, once the driver has seen every
+        // CPU take the episode.
+        m.barrier.fetch_add(1, AcqRel);
+        while m.barrier.load(Acquire) < (1 << 16) + m.ncallers.load(Acquire) {
+            if m.shutdown.load(Acquire) {
+                return;
+            }
+            thread::yield_now();
+        }
+        if c.stall_caller.load(Acquire) {
+            // Enter only once another CPU won the election.
+            wait_until("no monarch for the stalled caller", || {
+                m.cs.monarch().is_some()
+            });
+        }
+        c.in_run.store(true, SeqCst);
+        let ctx = self.ctx(false);
+        let mut held = None;
+        let res = m.cs.run(self, &params, ctx, |h| {
+            held = Some(self.inspect(h, &params))
+        });
+        if let Ok((out, ())) = &res {
+            m.monarch_returned_gen.fetch_max(out.generation, SeqCst);
+        }
+        c.irqs_off.store(was_off, SeqCst);
+        *c.result.lock().unwrap() = Some(CallResult {
+            res: res.map(|(o, ())| o),
+            held,
+        });
+        c.in_stop.store(false, Release);
+        c.in_run.store(false, SeqCst);
+    }
+
+    /// The monarch's callback: snapshot the table, try a nested call.
+    fn inspect(&self, h: &Held<'_, SimCpu, MAX_CPUS>, params: &Params) -> Snapshot {
+        let m = &self.m;
+        let out = *h.outcome();
+        let table: Vec<_> = (0..m.n as u32)
+            .map(|cpu| (h.how(cpu), h.with_record(cpu, |r| *r)))
+            .collect();
+        let all_held = table.iter().enumerate().all(|(cpu, (how, _))| {
+            let c = &m.cpus[cpu];
+            !matches!(how, How::Ipi | How::Nmi | How::Caller)
+                || (c.in_stop.load(Acquire) && c.stop_gen.load(Acquire) == out.generation)
+        });
+        let nested = m.cs.run(self, params, self.ctx(false), |_| ()).map(|_| ());
+        m.callback_done_gen.store(out.generation, SeqCst);
+        Snapshot {
+            table,
+            nested,
+            all_held,
+            outcome: out,
+        }
+    }
+
+    fn stall(&self) {
+        let c = self.st();
+        c.stall_caller.store(false, Release);
+        c.stalled.store(true, SeqCst);
+        wait_until("no NMI for the stalled caller", || {
+            c.nmi_pending.load(SeqCst)
+        });
+        self.poll_nmi();
+        wait_until("monarch did not finish", || self.m.cs.monarch().is_none());
+    }
+
+    fn nested_in_release(&self) {
+        let c = self.st();
+        let m = &self.m;
+        c.nested_in_release.store(false, Release);
+        // Stay in this relax() until the monarch's callback returned, then
+        // give it time to publish the release and start waiting for us to
+        // leave: the NMI hits right then.
+        let gen = c.stop_gen.load(Relaxed);
+        wait_until("callback never returned", || {
+            m.callback_done_gen.load(SeqCst) == gen
+        });
+        thread::sleep(Duration::from_millis(20));
+        c.in_nmi.store(true, SeqCst);
+        let params = *m.params.lock().unwrap();
+        let res =
+            m.cs.run(self, &params, self.ctx(true), |_| ())
+                .map(|(o, ())| o);
+        c.in_nmi.store(false, SeqCst);
+        *c.nested_result.lock().unwrap() = Some(res);
+    }
+}
+
+impl Platform for SimCpu {
+    type Record = Record;
+    type Ctx = Ctx;
+    const EMPTY_RECORD: Record = Record::EMPTY;
+
+    fn this_cpu(&self) -> u32 {
+        self.id
+    }
+
+    fn nr_cpus(&self) -> u32 {
+        self.m.n as u32
+    }
+
+    fn cpu_online(&self, cpu: u32) -> bool {
+        (cpu as usize) < self.m.n && self.m.cpus[cpu as usize].online.load(Acquire)
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.m.vclock.load(SeqCst)
+    }
+
+    fn send_ipi(&self, cpu: u32) {
+        let c = &self.m.cpus[cpu as usize];
+        c.ipis_sent.fetch_add(1, Relaxed);
+        c.ipi_pending.store(true, SeqCst);
+        self.m.kick(cpu as usize);
+    }
+
+    fn send_nmi(&self, cpu: u32) {
+        let c = &self.m.cpus[cpu as usize];
+        c.nmis_sent.fetch_add(1, Relaxed);
+        c.nmi_pending.store(true, SeqCst);
+        self.m.kick(cpu as usize);
+    }
+
+    fn relax(&self) {
+        let m = &self.m;
+        let c = self.st();
+        if c.in_stop.load(Relaxed)
+            && m.monarch_returned_gen.load(SeqCst) >= c.stop_gen.load(Relaxed)
+        {
+            m.late_spins.fetch_add(1, Relaxed);
+        }
+        if c.stall_caller.load(Acquire) && c.in_run.load(Acquire) && m.cs.monarch() != Some(self.id)
+        {
+            self.stall();
+        }
+        if c.nested_in_release.load(Acquire) && c.in_stop.load(Relaxed) {
+            self.nested_in_release();
+        }
+        self.poll();
+        if m.cs.monarch() == Some(self.id) {
+            if m.quiescent(self.id) {
+                m.vclock.fetch_add(TICK_NS, SeqCst);
+            }
+            thread::yield_now();
+        } else if c.spins.fetch_add(1, Relaxed) % 8 == 7 {
+            thread::sleep(Duration::from_micros(20));
+        } else {
+            thread::yield_now();
+        }
+    }
+
+    fn capture(&self, rec: &mut Record, cpu: u32, how: How, t_ns: u64, ctx: Ctx) {
+        let m = &self.m;
+        if cpu != self.id {
+            m.wrong_cpu.fetch_add(1, Relaxed);
+        }
+        let c = self.st();
+        c.captures.fetch_add(1, Relaxed);
+        if how == How::Monarch && c.hold_monarch_capture.swap(false, AcqRel) {
+            wait_until("stall caller never stalled", || {
+                m.cpus[..m.n].iter().any(|o| o.stalled.load(SeqCst))
+            });
+        }
+        *rec = Record {
+            cpu,
+            marker: ctx.marker,
+            how,
+            t_ns,
+            irqs_were_off: ctx.irqs_were_off,
+            in_nmi: ctx.in_nmi,
+        };
+    }
+
+    fn stopped(&self, cpu: u32, rec: &Record, payload: usize) {
+        let c = self.st();
+        if cpu != self.id || rec.cpu != cpu || payload != self.m.params.lock().unwrap().payload {
+            self.m.wrong_cpu.fetch_add(1, Relaxed);
+        }
+        c.stops.fetch_add(1, Relaxed);
+        c.stop_gen.store(self.m.cs.generation(), Relaxed);
+        c.in_stop.store(true, Release);
+        c.delivering.store(false, SeqCst);
+    }
+
+    fn park(&self) {
+        let c = self.st();
+        c.parked.store(true, SeqCst);
+        c.delivering.store(false, SeqCst);
+        while !self.m.shutdown.load(Acquire) {
+            thread::park_timeout(Duration::from_millis(5));
+        }
+    }
+
+    fn resumed(&self) {
+        self.st().resumes.fetch_add(1, Relaxed);
+    }
+
+    fn released(&self, _stay: bool) {}
+}

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Invariant checks shared by the simulated-machine tests.
+
+#![allow(dead_code)]
+
+use crash_stop_model::protocol::{Error, How, Params};
+use crash_stop_model::rng::Rng;
+use crash_stop_model::sim::{marker, Episode, Machine, Mode, Report, TICK_NS};
+
+/// Default parameters: waits counted in monarch loop iterations.
+pub fn params(ipi_ticks: u64, nmi_ticks: u64, stay: bool) -> Params {
+    Params {
+        ipi_wait_ns: ipi_ticks * TICK_NS,
+        nmi_wait_ns: nmi_ticks * TICK_NS,
+        stay,
+        payload: 0,
+    }
+}
+
+/// A random episode for a machine of `n` CPUs, `parked` of which are
+/// parked for good.
+pub fn random_episode(rng: &mut Rng, parked: &[bool]) -> Episode {
+    let n = parked.len();
+    let mut modes: Vec<Mode> = (0..n)
+        .map(|_| match rng.below(100) {
+            0..=51 => Mode::Idle,
+            52..=65 => Mode::IrqsOff,
+            66..=76 => Mode::Toggle,
+            77..=82 => Mode::Wedged,
+            83..=88 => Mode::Late,
+            _ => Mode::Offline,
+        })
+        .collect();
+    let free: Vec<u32> = (0..n as u32).filter(|&c| !parked[c as usize]).collect();
+    let first = free[rng.below(free.len() as u64) as usize];
+    if matches!(
+        modes[first as usize],
+        Mode::Wedged | Mode::Offline | Mode::Late
+    ) {
+        modes[first as usize] = Mode::Idle;
+    }
+    let mut callers = vec![first];
+    if rng.percent(30) {
+        for _ in 0..1 + rng.below(3) {
+            let c = free[rng.below(free.len() as u64) as usize];
+            if !callers.contains(&c)
+                && !matches!(modes[c as usize], Mode::Wedged | Mode::Offline | Mode::Late)
+            {
+                callers.push(c);
+            }
+        }
+    }
+    Episode {
+        modes,
+        callers,
+        params: params(5 + rng.below(40), 5 + rng.below(40), rng.percent(2)),
+    }
+}
+
+/// What `cpu` must end up as, given the episode.
+fn expected(ep: &Episode, parked_before: &[bool], winner: u32, cpu: u32) -> &'static [How] {
+    if cpu == winner {
+        return &[How::Monarch];
+    }
+    if parked_before[cpu as usize] {
+        return &[How::Parked];
+    }
+    if ep.callers.contains(&cpu) {
+        return &[How::Caller];
+    }
+    match ep.modes[cpu as usize] {
+        Mode::Idle => &[How::Ipi],
+        Mode::IrqsOff => &[How::Nmi],
+        Mode::Toggle => &[How::Ipi, How::Nmi],
+        Mode::Wedged => &[How::Missing],
+        Mode::Offline => &[How::Offline],
+        Mode::Late => &[How::Missing, How::Ipi, How::Nmi],
+    }
+}
+
+/// Checks every invariant of one episode; returns the generation it ran.
+pub fn check(
+    m: &Machine,
+    ep: &Episode,
+    parked_before: &[bool],
+    last_gen: u64,
+    r: &Report,
+) -> Result<u64, String> {
+    let e = r.epoch;
+    let oks: Vec<_> = r.results.iter().filter(|(_, c)| c.res.is_ok()).collect();
+    if oks.len() != 1 {
+        return Err(format!("expected one monarch, got {:?}", r.results));
+    }
+    let (winner, res) = oks[0];
+    let winner = *winner;
+    for (cpu, c) in &r.results {
+        if *cpu != winner && c.res != Err(Error::Busy) {
+            return Err(format!("concurrent caller {cpu} got {:?}", c.res));
+        }
+    }
+    let out = res.res.unwrap();
+    let held = res.held.as_ref().ok_or("monarch without callback")?;
+    if held.outcome != out {
+        return Err("callback and run() disagree on the outcome".into());
+    }
+    if out.generation != last_gen + 1 || out.monarch != winner {
+        return Err(format!("bad generation/monarch {out:?} after {last_gen}"));
+    }
+    if held.nested != Err(Error::Nested) {
+        return Err(format!("nested call from callback: {:?}", held.nested));
+    }
+    if !held.all_held {
+        return Err("a slave reported stopped was not held".into());
+    }
+    if r.late_spins != 0 {
+        return Err(format!(
+            "{} slave spins after the monarch returned",
+            r.late_spins
+        ));
+    }
+    if r.wrong_cpu != 0 {
+        return Err("a record or stopped() went to the wrong CPU/payload".into());
+    }
+    let (mut stopped, mut by_nmi, mut missing, mut offline, mut parked) = (0, 0, 0, 0, 0);
+    for cpu in 0..m.n as u32 {
+        let i = cpu as usize;
+        let (how, rec) = held.table[i];
+        let want = expected(ep, parked_before, winner, cpu);
+        if !want.contains(&how) {
+            return Err(format!(
+                "cpu {cpu} mode {:?} caller {} is {how:?}, want {want:?}",
+                ep.modes[i],
+                ep.callers.contains(&cpu)
+            ));
+        }
+        match how {
+            How::Ipi | How::Caller => stopped += 1,
+            How::Nmi => {
+                stopped += 1;
+                by_nmi += 1
+            }
+            How::Missing => missing += 1,
+            How::Offline => offline += 1,
+            How::Parked => parked += 1,
+            _ => {}
+        }
+        if how.is_stopped() {
+            let rec = rec.ok_or(format!("cpu {cpu} stopped without record"))?;
+            if rec.cpu != cpu || rec.marker != marker(cpu, e) || rec.how != how {
+                return Err(format!("cpu {cpu} record {rec:?} (epoch {e})"));
+            }
+            if rec.t_ns > out.gather_ns || (how == How::Monarch && rec.t_ns != 0) {
+                return Err(format!(
+                    "cpu {cpu} t_ns {} gather {}",
+                    rec.t_ns, out.gather_ns
+                ));
+            }
+            if how == How::Nmi && !rec.in_nmi {
+                return Err(format!("cpu {cpu} NMI record not from NMI"));
+            }
+            let want_stops = u32::from(how != How::Monarch);
+            if r.stops[i] != want_stops || r.captures[i] != 1 {
+                return Err(format!(
+                    "cpu {cpu} ({how:?}) recorded {} times, captured {} times",
+                    r.stops[i], r.captures[i]
+                ));
+            }
+        } else {
+            // A late CPU given up while saving has captured, unrecorded.
+            let late_capture =
+                how == How::Missing && ep.modes[i] == Mode::Late && r.captures[i] == 1;
+            if rec.is_some() || r.stops[i] != 0 || (r.captures[i] != 0 && !late_capture) {
+                return Err(format!("cpu {cpu} ({how:?}) has a record"));
+            }
+            if how == How::Offline && r.ipis_sent[i] + r.nmis_sent[i] != 0 {
+                return Err(format!("offline cpu {cpu} was sent interrupts"));
+            }
+        }
+        // An interrupts-on CPU is never escalated (a Toggle or Late one may
+        // be, and answer the IPI just before the NMI is sent).
+        if ep.modes[i] == Mode::Idle && !ep.callers.contains(&cpu) && r.nmis_sent[i] != 0 {
+            return Err(format!("idle cpu {cpu} ({how:?}) was sent an NMI"));
+        }
+        // Stopped only by what this generation sent (not a stale one).
+        if (how == How::Nmi && r.nmis_sent[i] == 0) || (how == How::Ipi && r.ipis_sent[i] == 0) {
+            return Err(format!("cpu {cpu} stopped as {how:?} by a stale interrupt"));
+        }
+        let should_park = ep.params.stay && matches!(how, How::Ipi | How::Nmi | How::Caller);
+        let want_resumes =
+            u32::from(!should_park && matches!(how, How::Ipi | How::Nmi | How::Caller));
+        if r.resumes[i] != want_resumes {
+            return Err(format!(
+                "cpu {cpu} ({how:?}) resumed {} times",
+                r.resumes[i]
+            ));
+        }
+        if r.parked[i] != (parked_before[i] || should_park) {
+            return Err(format!("cpu {cpu} ({how:?}) parked {}", r.parked[i]));
+        }
+    }
+    let want = (stopped, by_nmi, missing, offline, parked);
+    let got = (
+        out.stopped,
+        out.by_nmi,
+        out.missing,
+        out.offline,
+        out.parked,
+    );
+    if want != got {
+        return Err(format!("outcome counts {got:?}, table says {want:?}"));
+    }
+    if out.escalated < by_nmi + missing {
+        return Err(format!(
+            "escalated {} < {}",
+            out.escalated,
+            by_nmi + missing
+        ));
+    }
+    Ok(out.generation)
+}
