@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 check_kver
 
-PKGS=(rustc-web rust-web-src bc flex bison libelf-dev libssl-dev cpio kmod
+PKGS=(rustc-web rust-web-src rust-web-clippy bc flex bison libelf-dev libssl-dev cpio kmod
       xz-utils qemu-system-x86 busybox-static gcc make python3 perl)
 BINDGEN_VER=0.73.2
 LIBCLANG_VER=18.1.1

@@ -301,7 +301,12 @@ pub unsafe extern "C" fn crash_stop_cpu_state(cpu: c_uint) -> *const bindings::c
     }
     // SAFETY: `cpu` < nr_cpu_ids <= NR_CPUS: the row is in bounds; no
     // reference to the table is created here.
-    unsafe { SNAP.table.get().cast::<bindings::crash_stop_cpu>().add(cpu as usize) }
+    unsafe {
+        SNAP.table
+            .get()
+            .cast::<bindings::crash_stop_cpu>()
+            .add(cpu as usize)
+    }
 }
 
 /// A short name for a `crash_stop_how` value.

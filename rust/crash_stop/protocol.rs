@@ -51,7 +51,9 @@
 //! unbounded by design (the monarch always releases, even when its
 //! callback crashes, see [`CrashStop::abort_on_crash`]).
 
-use crate::sync::{array_of, const_ctor, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{
+    array_of, const_ctor, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
+};
 
 /// Value of [`CrashStop::monarch`] when no crash stop is in progress.
 pub const NO_CPU: u32 = u32::MAX;
@@ -416,7 +418,11 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         let gen = self.generation.load(Ordering::Relaxed) + 1;
         self.generation.store(gen, Ordering::Release);
         let out = self.gather(p, me, gen, params, ctx);
-        let held = Held { cs: self, gen, outcome: out };
+        let held = Held {
+            cs: self,
+            gen,
+            outcome: out,
+        };
         let value = callback(&held);
         self.release(p, gen, params.stay);
         Ok((out, value))
@@ -602,7 +608,10 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         self.slots.iter().any(|s| {
             let w = s.word.load(Ordering::Acquire);
             gen_of(w) == gen
-                && matches!(How::from_code(code_of(w)), How::Ipi | How::Nmi | How::Caller)
+                && matches!(
+                    How::from_code(code_of(w)),
+                    How::Ipi | How::Nmi | How::Caller
+                )
                 && s.left.load(Ordering::Acquire) != gen
         })
     }

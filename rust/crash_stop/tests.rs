@@ -43,20 +43,32 @@ mod tests {
         unsafe { api::crash_stop(a, core::ptr::null_mut()) }
     }
 
+    /// # Safety
+    ///
+    /// Called by crash_stop() with the arguments its contract promises.
     unsafe extern "C" fn count(res: *const bindings::crash_stop_result, _data: *mut c_void) {
         CALLS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: valid for the callback's duration.
         let res = unsafe { &*res };
         SEEN_GEN.store(res.generation, Ordering::Relaxed);
         // SAFETY: always safe to call.
-        SEEN_MONARCH.store(unsafe { api::crash_stop_monarch_cpu() } as u32, Ordering::Relaxed);
+        SEEN_MONARCH.store(
+            unsafe { api::crash_stop_monarch_cpu() } as u32,
+            Ordering::Relaxed,
+        );
     }
 
+    /// # Safety
+    ///
+    /// Called by crash_stop() with the arguments its contract promises.
     unsafe extern "C" fn nest(_res: *const bindings::crash_stop_result, _data: *mut c_void) {
         let a = args(Some(count));
         NESTED_RET.store(call(&a) as u32, Ordering::Relaxed);
     }
 
+    /// # Safety
+    ///
+    /// Called by crash_stop() with the arguments its contract promises.
     unsafe extern "C" fn count_cpu(_row: *const bindings::crash_stop_cpu, _data: *mut c_void) {
         CPU_CALLS.fetch_add(1, Ordering::Relaxed);
     }
@@ -76,7 +88,10 @@ mod tests {
     #[test]
     fn rejects_bad_arguments() {
         // SAFETY: NULL arguments are part of the contract.
-        assert_eq!(unsafe { api::crash_stop(core::ptr::null(), core::ptr::null_mut()) }, EINVAL);
+        assert_eq!(
+            unsafe { api::crash_stop(core::ptr::null(), core::ptr::null_mut()) },
+            EINVAL
+        );
         assert_eq!(call(&args(None)), EINVAL);
         let mut a = args(Some(count));
         a.mode = 2;
@@ -155,9 +170,18 @@ mod tests {
     fn abi_struct_sizes_match_c() {
         // SAFETY: a constant array defined in glue.c.
         let c = unsafe { bindings::crash_stop_abi_sizes };
-        assert_eq!(c[0] as usize, core::mem::size_of::<bindings::crash_stop_cpu>());
-        assert_eq!(c[1] as usize, core::mem::size_of::<bindings::crash_stop_args>());
-        assert_eq!(c[2] as usize, core::mem::size_of::<bindings::crash_stop_result>());
+        assert_eq!(
+            c[0] as usize,
+            core::mem::size_of::<bindings::crash_stop_cpu>()
+        );
+        assert_eq!(
+            c[1] as usize,
+            core::mem::size_of::<bindings::crash_stop_args>()
+        );
+        assert_eq!(
+            c[2] as usize,
+            core::mem::size_of::<bindings::crash_stop_result>()
+        );
         assert_eq!(c[3] as usize, core::mem::size_of::<bindings::pt_regs>());
     }
 
@@ -183,7 +207,11 @@ mod tests {
     fn how_names_match_the_abi() {
         let name = |h: How| {
             // SAFETY: always safe to call; returns a static C string.
-            unsafe { <kernel::str::CStr as kernel::str::CStrExt>::from_char_ptr(api::crash_stop_how_name(h as u32)) }
+            unsafe {
+                <kernel::str::CStr as kernel::str::CStrExt>::from_char_ptr(
+                    api::crash_stop_how_name(h as u32),
+                )
+            }
         };
         assert_eq!(name(How::Monarch).to_bytes(), b"monarch");
         assert_eq!(name(How::Nmi).to_bytes(), b"nmi");
@@ -243,7 +271,10 @@ mod tests {
             assert_eq!(held.with_record(0, |r| *r), Some(0xc0ffee));
             assert_eq!(held.how(2), How::Missing);
             assert_eq!(held.with_record(2, |r| *r), None);
-            assert_eq!(FAKE.run(&fake, &params, 0, |_| ()).err(), Some(Error::Nested));
+            assert_eq!(
+                FAKE.run(&fake, &params, 0, |_| ()).err(),
+                Some(Error::Nested)
+            );
         });
         let Ok((out, ())) = r else {
             panic!("run failed");

@@ -316,6 +316,10 @@ struct Trampoline<F> {
     f: Option<F>,
 }
 
+/// # Safety
+///
+/// Called by crash_stop() with a valid result and the `Trampoline<F>` that
+/// [`stop`] passed as data.
 unsafe extern "C" fn callback<F: FnOnce(&Held<'_>)>(
     res: *const bindings::crash_stop_result,
     data: *mut c_void,
