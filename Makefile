@@ -21,7 +21,7 @@ $(error $(ERR))
 endif
 endif
 
-.PHONY: help setup kernel demo test check clean distclean
+.PHONY: help setup kernel demo test quick check clean distclean
 
 help:
 	@echo 'crash_stop: make TARGET [SMP=N] [KVER=7.2[.N]] [CS_CACHE=DIR]'
@@ -30,6 +30,7 @@ help:
 	@echo '  kernel     setup, then build the kernel: build/out/ (bzImage, *.ko, selftests)'
 	@echo '  demo       kernel, then boot SMP (default 4) vCPUs and run the crash_stop demo'
 	@echo '  test       setup, host model tests, kernel, KUnit, VM scenarios, runner self-tests'
+	@echo '  quick      kernel, then one boot: KUnit + the quick kselftests (edit loop)'
 	@echo '  check      checkpatch.pl, make rustfmtcheck, make CLIPPY=1'
 	@echo '  clean      remove build/ (logs, results, VM runs)'
 	@echo '  distclean  clean, and remove the kernel work tree in the cache'
@@ -48,6 +49,10 @@ demo: setup
 
 test: setup
 	@scripts/test.sh
+
+quick: setup
+	@scripts/build-kernel.sh && \
+		scripts/test.sh scenario tools/testing/crash_stop/scenarios/quick.sh quick
 
 check: setup
 	@scripts/test.sh check
