@@ -239,7 +239,9 @@ checkpatch_all() {
 		# Functions defined in Rust are exported from glue.c, where the
 		# export cannot follow the definition (see the comment there).
 		[[ $f == rust/crash_stop/glue.c ]] && opts+=(--ignore EXPORT_SYMBOL)
-		if "$cp" "${opts[@]}" "$f"; then
+		# Run outside the repo's git work tree: inside one, checkpatch
+		# misreads blank context lines of the patches as whitespace errors.
+		if (cd "$CS_WORK_SRC" && "$cp" "${opts[@]}" "$CS_ROOT/$f"); then
 			p=$((p + 1))
 		else
 			echo "checkpatch: $f: problems above"

@@ -741,8 +741,8 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             self.wait_release(p, me, gen);
             return true;
         }
-        // SAFETY: the record is complete and only read from now on.
         let payload = self.payload.load(Ordering::Relaxed);
+        // SAFETY: the record is complete and only read from now on.
         slot.rec.with(|r| p.stopped(me, unsafe { &*r }, payload));
         self.wait_release(p, me, gen);
         true

@@ -9,7 +9,7 @@
 use kernel::prelude::*;
 
 #[kunit_tests(crash_stop)]
-mod tests {
+mod suite {
     use crate::api;
     use crate::protocol::{CrashStop, Error, How, Params, Platform};
     use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -52,10 +52,8 @@ mod tests {
         let res = unsafe { &*res };
         SEEN_GEN.store(res.generation, Ordering::Relaxed);
         // SAFETY: always safe to call.
-        SEEN_MONARCH.store(
-            unsafe { api::crash_stop_monarch_cpu() } as u32,
-            Ordering::Relaxed,
-        );
+        let monarch = unsafe { api::crash_stop_monarch_cpu() };
+        SEEN_MONARCH.store(monarch as u32, Ordering::Relaxed);
     }
 
     /// # Safety
@@ -88,10 +86,8 @@ mod tests {
     #[test]
     fn rejects_bad_arguments() {
         // SAFETY: NULL arguments are part of the contract.
-        assert_eq!(
-            unsafe { api::crash_stop(core::ptr::null(), core::ptr::null_mut()) },
-            EINVAL
-        );
+        let ret = unsafe { api::crash_stop(core::ptr::null(), core::ptr::null_mut()) };
+        assert_eq!(ret, EINVAL);
         assert_eq!(call(&args(None)), EINVAL);
         let mut a = args(Some(count));
         a.mode = 2;

@@ -203,7 +203,7 @@ impl CpuState<'_> {
 
     /// The saved instruction pointer.
     pub fn ip(&self) -> usize {
-        self.0.regs.ip as usize
+        self.0.regs.ip
     }
 
     /// The raw row.
@@ -226,7 +226,7 @@ impl Symbol {
         let mut buf = [0u8; SYMBOL_LEN];
         // SAFETY: `buf` is larger than the `KSYM_SYMBOL_LEN` bytes
         // `sprint_symbol()` may write, including the NUL.
-        unsafe { bindings::sprint_symbol(buf.as_mut_ptr(), addr as _) };
+        unsafe { bindings::sprint_symbol(buf.as_mut_ptr(), addr) };
         Symbol { buf }
     }
 
