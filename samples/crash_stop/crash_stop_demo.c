@@ -13,7 +13,7 @@
 
 #include <linux/completion.h>
 #include <linux/crash_stop.h>
-#include <linux/delay.h>
+#include <linux/sched/clock.h>
 #include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/nmi.h>
@@ -30,17 +30,20 @@ static bool spin_done;
 static DECLARE_COMPLETION(spin_started);
 static DECLARE_COMPLETION(spin_exited);
 
-/* Spin with interrupts off until told to stop (at most 10 s). */
+/*
+ * Spin with interrupts off until told to stop (at most 10 s), spending
+ * nearly all the time in this function so that the NMI catches it here.
+ */
 static noinline int crash_stop_demo_spin(void *unused)
 {
-	unsigned long flags, i, n;
+	u64 end = sched_clock() + 10 * NSEC_PER_SEC;
+	unsigned long flags, i;
 
 	local_irq_save(flags);
 	complete(&spin_started);
-	for (n = 0; n < 10000 && !READ_ONCE(spin_done); n++) {
+	while (!READ_ONCE(spin_done) && sched_clock() < end) {
 		for (i = 0; i < 20000 && !READ_ONCE(spin_done); i++)
 			cpu_relax();
-		udelay(1000);
 		touch_nmi_watchdog();
 	}
 	local_irq_restore(flags);
