@@ -547,27 +547,13 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
 
         if !done {
             // Give up on CPUs that never claimed their slot ...
-            for slot in &self.slots {
-                let _ = slot.word.compare_exchange(
-                    pack(gen, REQUESTED),
-                    pack(gen, How::Missing as u8),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-            }
+            self.give_up(gen, REQUESTED);
             // ... and give the ones caught while saving one more wait.
             let grace = p.now_ns().saturating_add(params.nmi_wait_ns);
             while self.any_saving(gen) && p.now_ns() < grace {
                 p.relax();
             }
-            for slot in &self.slots {
-                let _ = slot.word.compare_exchange(
-                    pack(gen, SAVING),
-                    pack(gen, How::Missing as u8),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-            }
+            self.give_up(gen, SAVING);
         }
         out.gather_ns = p.now_ns().saturating_sub(start);
 
@@ -583,6 +569,19 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             }
         }
         out
+    }
+
+    /// Marks every slot still in state `code` of `gen` as missing. A CPU
+    /// that moves its slot on concurrently wins the race (it is a CAS).
+    fn give_up(&self, gen: u64, code: u8) {
+        for slot in &self.slots {
+            let _ = slot.word.compare_exchange(
+                pack(gen, code),
+                pack(gen, How::Missing as u8),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
     }
 
     /// Waits until no slot of `gen` is still `REQUESTED` or `SAVING`, or
