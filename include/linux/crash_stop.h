@@ -100,6 +100,19 @@ struct crash_stop_cpu {
 };
 
 /**
+ * crash_stop_cpu_stopped() - whether a table row describes a stopped CPU
+ * @row: the row
+ *
+ * Return: true if @row's registers and task are valid (monarch, IPI, NMI
+ * or caller), false for a missing, offline, parked or unused row.
+ */
+static inline bool crash_stop_cpu_stopped(const struct crash_stop_cpu *row)
+{
+	return row->how == CRASH_STOP_MONARCH || row->how == CRASH_STOP_IPI ||
+	       row->how == CRASH_STOP_NMI || row->how == CRASH_STOP_CALLER;
+}
+
+/**
  * struct crash_stop_result - outcome of one crash stop
  * @generation: sequence number of the crash stop, starting at 1
  * @monarch: the monarch CPU

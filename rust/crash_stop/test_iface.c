@@ -85,19 +85,28 @@ static int parse_words(char *buf, struct test_key *keys, int nkeys,
 	return 0;
 }
 
-static ssize_t copy_words(const char __user *ubuf, size_t count, char *buf,
-			  size_t size)
+#define WORDS_MAX	256
+
+/*
+ * Checks that the writer may drive this interface, then copies and parses
+ * its words (at most @size - 1 bytes) with parse_words().
+ */
+static int read_words(const char __user *ubuf, size_t count, size_t size,
+		      struct test_key *keys, int nkeys,
+		      const char *const *words, int *word)
 {
+	char buf[WORDS_MAX];
+
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
 	if (security_locked_down(LOCKDOWN_DEBUGFS))
 		return -EPERM;
-	if (!count || count >= size)
+	if (!count || count >= size || count >= sizeof(buf))
 		return -EINVAL;
 	if (copy_from_user(buf, ubuf, count))
 		return -EFAULT;
 	buf[count] = '\0';
-	return 0;
+	return parse_words(buf, keys, nkeys, words, word);
 }
 
 /* ---- stop --------------------------------------------------------------- */
@@ -174,13 +183,10 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 	struct stop_run run = { };
 	struct crash_stop_args args = { };
 	unsigned int cpu;
-	char buf[256];
 	int mode, ret;
 
-	ret = copy_words(ubuf, count, buf, sizeof(buf));
-	if (ret)
-		return ret;
-	ret = parse_words(buf, keys, ARRAY_SIZE(keys), modes, &mode);
+	ret = read_words(ubuf, count, WORDS_MAX,
+			 keys, ARRAY_SIZE(keys), modes, &mode);
 	if (ret)
 		return ret;
 
@@ -248,13 +254,9 @@ static int last_show(struct seq_file *m, void *v)
 		   last_cpufn_runs, last_cycles);
 	for_each_possible_cpu(cpu) {
 		const struct crash_stop_cpu *row = &per_cpu(last_row, cpu);
-		bool valid = row->how == CRASH_STOP_MONARCH ||
-			     row->how == CRASH_STOP_IPI ||
-			     row->how == CRASH_STOP_NMI ||
-			     row->how == CRASH_STOP_CALLER;
 
 		seq_printf(m, "cpu=%u how=%s", cpu, crash_stop_how_name(row->how));
-		if (valid)
+		if (crash_stop_cpu_stopped(row))
 			seq_printf(m, " pid=%d comm=%.*s irqs_off=%d user=%d stop_us=%llu ip=%pS",
 				   row->pid, (int)sizeof(row->comm), row->comm,
 				   row->irqs_off, row->in_user,
@@ -347,13 +349,10 @@ static ssize_t spin_write(struct file *file, const char __user *ubuf,
 	};
 	struct spin_req req;
 	struct task_struct *t;
-	char buf[128];
 	int word, ret;
 
-	ret = copy_words(ubuf, count, buf, sizeof(buf));
-	if (ret)
-		return ret;
-	ret = parse_words(buf, keys, ARRAY_SIZE(keys), words, &word);
+	ret = read_words(ubuf, count, 128,
+			 keys, ARRAY_SIZE(keys), words, &word);
 	if (ret)
 		return ret;
 	if (word == 0) {
@@ -408,13 +407,9 @@ static ssize_t wedge_write(struct file *file, const char __user *ubuf,
 		{ "ms", 1, 10000, &ms },
 	};
 	unsigned long timeout;
-	char buf[128];
 	int ret;
 
-	ret = copy_words(ubuf, count, buf, sizeof(buf));
-	if (ret)
-		return ret;
-	ret = parse_words(buf, keys, ARRAY_SIZE(keys), NULL, NULL);
+	ret = read_words(ubuf, count, 128, keys, ARRAY_SIZE(keys), NULL, NULL);
 	if (ret)
 		return ret;
 	if (!keys[0].seen || !keys[1].seen || cpu >= nr_cpu_ids ||
@@ -532,13 +527,9 @@ static ssize_t race_write(struct file *file, const char __user *ubuf,
 		{ "nmi_ms", 0, CRASH_STOP_NMI_WAIT_MAX_MS, &nmi_ms },
 	};
 	unsigned int cpu, i, n = 0;
-	char buf[128];
 	ssize_t ret;
 
-	ret = copy_words(ubuf, count, buf, sizeof(buf));
-	if (ret)
-		return ret;
-	ret = parse_words(buf, keys, ARRAY_SIZE(keys), NULL, NULL);
+	ret = read_words(ubuf, count, 128, keys, ARRAY_SIZE(keys), NULL, NULL);
 	if (ret)
 		return ret;
 	if (!keys[0].seen)

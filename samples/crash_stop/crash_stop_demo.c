@@ -122,8 +122,7 @@ static int __init crash_stop_demo_init(void)
 
 		if (!row)
 			continue;
-		if (row->how == CRASH_STOP_OFFLINE || row->how == CRASH_STOP_MISSING ||
-		    row->how == CRASH_STOP_NONE || row->how == CRASH_STOP_PARKED) {
+		if (!crash_stop_cpu_stopped(row)) {
 			pr_info("%-4u %-8s\n", cpu, crash_stop_how_name(row->how));
 			continue;
 		}
