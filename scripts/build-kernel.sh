@@ -96,6 +96,7 @@ patch_files() {
 
 # Stage 1: (re)create the work tree when the patches changed, and apply them.
 work_tree() {
+	require_cmds patch
 	local want have=""
 	want=$(patches_hash)
 	[[ -f $CS_WORK/patches.stamp ]] && have=$(<"$CS_WORK/patches.stamp")
@@ -236,6 +237,7 @@ config_inputs_hash() {
 # Stage 3: tinyconfig + fragments + olddefconfig, generated in a scratch
 # directory; .config in the build directory changes only when the result does.
 config() {
+	require_cmds make gcc flex bison perl /usr/bin/rustc "$CS_TOOLS/bin/bindgen"
 	local kc=$CS_WORK/kconfig want
 	want=$(config_inputs_hash)
 	if [[ -f $OBJ/.config && -f $kc/inputs.stamp &&
@@ -261,6 +263,7 @@ config() {
 
 # Stage 4: the kernel and its modules.
 build() {
+	require_cmds make gcc ld objcopy bc flex bison perl /usr/bin/rustc "$CS_TOOLS/bin/bindgen"
 	kmake_env
 	"${KMAKE[@]}" -C "$SRC" O="$OBJ" -j"$JOBS" bzImage modules
 	local w
@@ -270,6 +273,7 @@ build() {
 
 # Stage 5: kselftest programs, statically linked for the busybox initramfs.
 selftests() {
+	require_cmds make gcc
 	local dir=$SRC/tools/testing/selftests/crash_stop out=$CS_WORK/selftests
 	rm -rf "$out"
 	if [[ ! -f $dir/Makefile ]]; then

@@ -18,6 +18,9 @@ timeout=$(scenario_opt "$DEMO" timeout 240)
 [[ $timeout =~ ^[0-9]+$ ]] || timeout=240
 timeout=${TIMEOUT:-$((timeout + 4 * 10#$SMP))}
 
+# Before the kernel build, which takes minutes.
+require_cmds qemu-system-x86_64
+
 "$CS_ROOT/scripts/build-kernel.sh"
 
 run_demo() {

@@ -65,6 +65,30 @@ note() {
 	echo "$*" >"$CURRENT_LOG.note"
 }
 
+# require_cmds CMD...: exit with one line naming each CMD that is not
+# installed ("patch: not installed; run make setup").  A CMD with a '/' is a
+# file that must be executable.  Called first in each stage function, so
+# that a missing tool is reported as missing, not as the failure it causes
+# (tools/testing/crash_stop/setup-deps-test.sh checks that setup installs
+# every CMD named here).
+require_cmds() {
+	local c missing=()
+	for c in "$@"; do
+		if [[ $c == */* ]]; then
+			[[ -x $c ]] || missing+=("${c#"$CS_ROOT"/}")
+		elif ! command -v "$c" >/dev/null 2>&1; then
+			missing+=("$c")
+		fi
+	done
+	((${#missing[@]} == 0)) && return 0
+	local IFS=,
+	local msg="${missing[*]}"
+	msg="${msg//,/, }: not installed; run make setup"
+	# Inside a stage (its subshell), also on the stage's progress line.
+	if ((BASH_SUBSHELL > 0)) && [[ -n ${CURRENT_LOG:-} ]]; then note "$msg"; fi
+	die "$msg"
+}
+
 # Environment for the kernel's make.
 kmake_env() {
 	RUST_LIB_SRC=$(/usr/bin/rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library

@@ -26,6 +26,7 @@ set -euo pipefail
 scenario=$1 output=$2
 OUT_DIR=${OUT_DIR:-$CS_BUILD/out}
 [[ -f $scenario ]] || die "scenario $scenario does not exist"
+require_cmds cpio
 BUSYBOX=/bin/busybox
 if [[ ! -x $BUSYBOX ]] || ldd "$BUSYBOX" >/dev/null 2>&1; then
 	die "$BUSYBOX is not a static busybox (install busybox-static: make setup)"

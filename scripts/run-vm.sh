@@ -35,6 +35,7 @@ fi
 [[ $name =~ ^[A-Za-z0-9._-]+$ ]] ||
 	die "run name '$name' may only have letters, digits, '.', '_' and '-'"
 [[ -f $scenario ]] || die "scenario $scenario does not exist"
+require_cmds qemu-system-x86_64
 [[ -f $KERNEL ]] || die "no kernel image ${KERNEL#"$CS_ROOT"/}: run 'make kernel' first"
 
 dir=$CS_BUILD/vm/$name
