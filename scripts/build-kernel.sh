@@ -273,7 +273,7 @@ build() {
 
 # Stage 5: kselftest programs, statically linked for the busybox initramfs.
 selftests() {
-	require_cmds make gcc
+	require_cmds make gcc /usr/bin/rustc
 	local dir=$SRC/tools/testing/selftests/crash_stop out=$CS_WORK/selftests
 	rm -rf "$out"
 	if [[ ! -f $dir/Makefile ]]; then
