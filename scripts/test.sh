@@ -9,6 +9,7 @@
 #       kernel build (scripts/build-kernel.sh)
 #       KUnit: one boot that runs the built-in KUnit tests
 #       one VM boot per tools/testing/selftests/crash_stop/scenarios/*.sh
+#       setup's dependency test (tools/testing/crash_stop/setup-deps-test.sh)
 #       the runner's self-tests (tools/testing/crash_stop/runner-selftest.sh)
 #   scripts/test.sh scenario FILE [NAME]   one VM scenario
 #   scripts/test.sh check                  "make check"
@@ -32,6 +33,7 @@ check_kver
 SCENARIOS=$CS_ROOT/tools/testing/selftests/crash_stop/scenarios
 MODEL=$CS_ROOT/tools/testing/crash_stop_model
 RUNNER_SELFTEST=$CS_ROOT/tools/testing/crash_stop/runner-selftest.sh
+SETUP_DEPS_TEST=$CS_ROOT/tools/testing/crash_stop/setup-deps-test.sh
 PASSED=0 FAILED=0 SKIPPED=0
 FAILED_PHASES=()
 PHASE=0 PHASES=0
@@ -174,6 +176,14 @@ runner_selftest() {
 	counts "$p" "$f" "$s"
 }
 
+# Every command the scripts run is installed by make setup.
+setup_deps_test() {
+	"$SETUP_DEPS_TEST"
+	local p f s
+	read -r p f s < <(tap_count "$CURRENT_LOG")
+	counts "$p" "$f" "$s"
+}
+
 # The work tree that build-kernel.sh uses (for kunit.py and checkpatch.pl).
 work_src() {
 	local version
@@ -187,7 +197,7 @@ all_tests() {
 	for f in "$SCENARIOS"/*.sh; do
 		if [[ -f $f ]]; then scen+=("$f"); fi
 	done
-	PHASES=$((4 + ${#scen[@]}))
+	PHASES=$((5 + ${#scen[@]}))
 	phase "host model tests (cargo test, loom)" test-model model_tests
 	phase "kernel build" test-build kernel_build
 	if ((STAGE_RC != 0)); then
@@ -202,6 +212,7 @@ all_tests() {
 		phase "scenario $name ($(scenario_opt "$f" smp 4) vCPUs)" "test-scenario-$name" \
 			run_scenario "$f" "$name"
 	done
+	phase "setup installs every command the scripts run" test-setup-deps setup_deps_test
 	if [[ -x $RUNNER_SELFTEST ]]; then
 		phase "runner self-tests" test-runner-selftest runner_selftest
 	else
