@@ -83,8 +83,13 @@ require_cmds() {
 	((${#missing[@]} == 0)) && return 0
 	local IFS=,
 	local msg="${missing[*]}"
-	msg="${msg//,/, }: not installed; run make setup"
-	# Inside a stage (its subshell), also on the stage's progress line.
+	not_installed "${msg//,/, }"
+}
+
+# not_installed WHAT: exit with "WHAT: not installed; run make setup", also
+# on the progress line when in a stage (its subshell).
+not_installed() {
+	local msg="$1: not installed; run make setup"
 	if ((BASH_SUBSHELL > 0)) && [[ -n ${CURRENT_LOG:-} ]]; then note "$msg"; fi
 	die "$msg"
 }

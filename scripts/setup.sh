@@ -206,8 +206,7 @@ kernel_source() {
 
 bindgen_cli() {
 	local cargo
-	cargo=$(pick_cargo) ||
-		die "cargo: not installed (or older than $CARGO_MIN); run make setup"
+	cargo=$(pick_cargo) || not_installed "cargo $CARGO_MIN or newer"
 	require_cmds gcc
 	if "$CS_TOOLS/bin/bindgen" --version 2>/dev/null | grep -q "$BINDGEN_VER"; then
 		note "cached $BINDGEN_VER"
@@ -223,8 +222,7 @@ bindgen_cli() {
 
 libclang() {
 	local python
-	python=$(pick_python) ||
-		die "python3 -m pip: not installed; run make setup"
+	python=$(pick_python) || not_installed "python3 -m pip"
 	if [[ -f $CS_TOOLS/libclang/clang/native/libclang.so ]]; then
 		note "cached"
 		return 0
