@@ -18,7 +18,7 @@
 #     (itself or in the functions it calls), so that a missing one is
 #     reported as missing;
 #   - where a package of CMD_PKG is installed on this machine, it really
-#     provides the command (dpkg -L);
+#     provides the command (dpkg -S);
 #   - setup's pick_cargo and pick_python choices, with fake cargo and
 #     python3 programs.
 #
@@ -29,6 +29,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
+cd "$root"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cs-setup-deps.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 out=$tmp/out
@@ -316,8 +317,8 @@ AWK
 scan_all() {
 	local f
 	for f in "${SCANNED[@]}"; do
-		[[ -f $root/$f ]] || continue
-		awk -v FILE="$f" "$(scan_awk)" "$root/$f"
+		[[ -f $f ]] || continue
+		awk -v FILE="$f" "$(scan_awk)" "$f"
 	done
 }
 
@@ -436,7 +437,7 @@ t_map_packages() {
 
 t_pip() {
 	local users
-	users=$(cd "$root" && grep -n -- '-m pip' scripts/*.sh |
+	users=$(grep -n -- '-m pip' scripts/*.sh |
 		grep -v '^[^:]*:[0-9]*:[[:space:]]*#' || true)
 	[[ -z $users ]] && { echo "nothing runs pip"; return 0; }
 	echo "$(echo "$users" | wc -l) lines of scripts/ run pip"
