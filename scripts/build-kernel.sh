@@ -94,10 +94,15 @@ patch_files() {
 		sort -u
 }
 
-# Stage 1: (re)create the work tree when the patches changed, and apply them.
+# Stage 1: bring the work tree to the pristine tree plus the patch series.
+# The series is applied to pristine copies of the files it touches in a
+# scratch directory; then only the tree's files whose contents change are
+# rewritten (and so rebuilt), including files an earlier series touched
+# and this one does not. Changing one patch rebuilds what it touches, not
+# everything an earlier patch touched (one of them edits asm/hardirq.h).
 work_tree() {
-	require_cmds patch
-	local want have=""
+	require_cmds patch cmp
+	local want have="" stage=$CS_WORK/patch-stage p f src n=0
 	want=$(patches_hash)
 	[[ -f $CS_WORK/patches.stamp ]] && have=$(<"$CS_WORK/patches.stamp")
 	if [[ -d $SRC && $have == "$want" ]]; then
@@ -105,31 +110,52 @@ work_tree() {
 		return 0
 	fi
 	rm -f "$CS_WORK/patches.stamp"
-	rm -rf "$SRC"
-	echo "copying $PRISTINE"
-	cp -a "$PRISTINE" "$SRC"
-	# Files the previous patches or overlay had changed are back to their
-	# pristine contents, with timestamps older than the objects built from
-	# them: touch them so that make rebuilds those objects.
-	local f list
-	for list in "$CS_WORK/patched.files" "$CS_WORK/overlay.manifest"; do
-		[[ -f $list ]] || continue
+	if [[ ! -d $SRC ]]; then
+		echo "copying $PRISTINE"
+		cp -a "$PRISTINE" "$SRC.new"
+		mv "$SRC.new" "$SRC"
+		rm -f "$CS_WORK/overlay.manifest" "$CS_WORK/patched.files"
+	fi
+	rm -rf "$stage"
+	mkdir -p "$stage"
+	local -A new=()
+	for p in "${PATCHES[@]}"; do
 		while read -r f; do
-			if [[ -f $SRC/$f ]]; then touch "$SRC/$f"; fi
-		done <"$list"
+			new[$f]=1
+			if [[ -f $PRISTINE/$f && ! -e $stage/$f ]]; then
+				mkdir -p "$stage/$(dirname "$f")"
+				cp -p "$PRISTINE/$f" "$stage/$f"
+			fi
+		done < <(patch_files "$p")
 	done
-	rm -f "$CS_WORK/overlay.manifest"
-	: >"$CS_WORK/patched.files"
-	local p
 	for p in "${PATCHES[@]}"; do
 		echo "applying $(rel "$p")"
-		patch -p1 -d "$SRC" -f --dry-run <"$p" ||
+		patch -p1 -d "$stage" -f --dry-run <"$p" ||
 			die "$(rel "$p") no longer applies to linux $VERSION (see the patch output above)"
-		patch -p1 -d "$SRC" -f -s --no-backup-if-mismatch <"$p"
-		patch_files "$p" >>"$CS_WORK/patched.files"
+		patch -p1 -d "$stage" -f -s --no-backup-if-mismatch <"$p"
 	done
+	# Every file the old or the new series touches: patched, or pristine.
+	local all=("${!new[@]}")
+	if [[ -f $CS_WORK/patched.files ]]; then
+		mapfile -t -O "${#all[@]}" all <"$CS_WORK/patched.files"
+	fi
+	for f in $(printf '%s\n' "${all[@]}" | sort -u); do
+		if [[ -v new[$f] ]]; then src=$stage/$f; else src=$PRISTINE/$f; fi
+		if [[ -f $src ]]; then
+			cmp -s "$src" "$SRC/$f" && continue
+			mkdir -p "$SRC/$(dirname "$f")"
+			cp "$src" "$SRC/$f"
+		else
+			[[ -e $SRC/$f ]] || continue
+			rm -f "$SRC/$f"
+		fi
+		echo "updated $f"
+		n=$((n + 1))
+	done
+	printf '%s\n' "${!new[@]}" | sort >"$CS_WORK/patched.files"
+	rm -rf "$stage"
 	echo "$want" >"$CS_WORK/patches.stamp"
-	note "fresh copy of linux $VERSION, ${#PATCHES[@]} patches applied"
+	note "${#PATCHES[@]} patches, $n files updated"
 }
 
 # Print "repo-path<TAB>tree-path" for every overlay file.
