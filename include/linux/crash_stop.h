@@ -80,19 +80,27 @@ enum crash_stop_reason {
  * @in_user: @regs are a user-mode frame (a CPU stopped in user space)
  * @pid: pid of the task running on the CPU when it stopped
  * @comm: command name of that task
+ * @late: the CPU was given up on (@how is %CRASH_STOP_MISSING) but answered
+ *	before the release, and was held until then all the same: it ran
+ *	nothing else meanwhile. Its registers were not recorded.
  * @stop_ns: nanoseconds from the start of the crash stop until it stopped
  * @regs: registers of the stopped context: the interrupted frame for IPI
- *	and NMI stops, the caller's frame (or the exception frame passed in
- *	&crash_stop_args.regs) for the monarch
+ *	and NMI stops; for the monarch, the exception frame passed in
+ *	&crash_stop_args.regs, or else its caller's frame at the call of
+ *	crash_stop() (ip is the return address into the caller, sp and bp
+ *	its stack and frame pointers, the callee-saved registers its own),
+ *	so that an unwinder starting there walks the caller's stack
  *
- * Only @cpu and @how are meaningful unless @how is %CRASH_STOP_MONARCH,
- * %CRASH_STOP_IPI, %CRASH_STOP_NMI or %CRASH_STOP_CALLER.
+ * Only @cpu, @how and @late are meaningful unless @how is
+ * %CRASH_STOP_MONARCH, %CRASH_STOP_IPI, %CRASH_STOP_NMI or
+ * %CRASH_STOP_CALLER.
  */
 struct crash_stop_cpu {
 	unsigned int		cpu;
 	enum crash_stop_how	how;
 	bool			irqs_off;
 	bool			in_user;
+	bool			late;
 	pid_t			pid;
 	char			comm[TASK_COMM_LEN];
 	u64			stop_ns;
@@ -120,7 +128,10 @@ static inline bool crash_stop_cpu_stopped(const struct crash_stop_cpu *row)
  * @nr_stopped: CPUs stopped besides the monarch (IPI, NMI or caller)
  * @nr_nmi: of those, stopped by NMI
  * @nr_escalated: CPUs that were sent an NMI
- * @nr_missing: CPUs that did not answer; also in @missing
+ * @nr_missing: CPUs that did not answer in time; also in @missing
+ * @nr_late: of those, CPUs that answered before the release and were held
+ *	(see &crash_stop_cpu.late); counted once the others are released, so
+ *	0 inside the callbacks
  * @nr_offline: CPUs not online when it began
  * @nr_parked: CPUs parked by an earlier %CRASH_STOP_STAY stop
  * @gather_ns: nanoseconds from the start until every CPU stopped (or until
@@ -135,6 +146,7 @@ struct crash_stop_result {
 	unsigned int		nr_nmi;
 	unsigned int		nr_escalated;
 	unsigned int		nr_missing;
+	unsigned int		nr_late;
 	unsigned int		nr_offline;
 	unsigned int		nr_parked;
 	u64			gather_ns;
@@ -143,30 +155,49 @@ struct crash_stop_result {
 
 /**
  * typedef crash_stop_fn - callback run on the monarch with the others held
- * @res: the outcome so far (the table is read with crash_stop_cpu_state())
+ * @res: the outcome of the gather (the table is read with
+ *	crash_stop_cpu_state())
  * @data: &crash_stop_args.data
  *
- * Runs with interrupts disabled, possibly in NMI context. It must not
- * sleep, allocate with anything but GFP_ATOMIC-free methods, or take a lock
- * a stopped CPU may hold. Calling crash_stop() from it fails with -EDEADLK.
+ * Runs with interrupts disabled, possibly in NMI context, after every
+ * stopped CPU's &crash_stop_cpu_fn has returned (or the CPU was given up
+ * on and reported missing). It must not sleep, allocate, or take a lock a
+ * stopped CPU may hold. Calling crash_stop() from it fails with -EDEADLK.
  */
 typedef void (*crash_stop_fn)(const struct crash_stop_result *res, void *data);
 
 /**
  * typedef crash_stop_cpu_fn - optional callback run on each stopped CPU
  * @self: the CPU's own row of the table, already filled in
+ * @regs: the live register frame of the context the CPU was stopped in:
+ *	the interrupted frame of its crash_stop IPI or NMI, which it resumes
+ *	from after the release, so changes to it take effect then. For a
+ *	concurrent caller stopped as %CRASH_STOP_CALLER, the frame it passed
+ *	in &crash_stop_args.regs, or a description of its call (changes to
+ *	which have no effect).
  * @data: &crash_stop_args.data
  *
- * Runs on every slave right after it stopped, in its IPI or NMI handler,
- * before it waits to be released. The same rules as for &crash_stop_fn.
+ * Runs on every slave in its IPI or NMI handler once its row is filled in
+ * and before it is reported stopped: the monarch's &crash_stop_fn starts
+ * only after it returned. A CPU whose callback outlasts the waits is
+ * reported missing. It may read @self and @regs and the memory behind
+ * @data; it must not read the table of the crash stop being built
+ * (crash_stop_cpu_state() returns the previous one until the monarch's
+ * callback starts). The same rules as for &crash_stop_fn apply, and it
+ * must return in bounded time: crash_stop() waits for it.
  */
-typedef void (*crash_stop_cpu_fn)(const struct crash_stop_cpu *self, void *data);
+typedef void (*crash_stop_cpu_fn)(const struct crash_stop_cpu *self,
+				  struct pt_regs *regs, void *data);
 
 /**
  * struct crash_stop_args - what the caller of crash_stop() asks for
  * @callback: required; run on the monarch with every other CPU held
  * @cpu_callback: optional; run on each stopped CPU, see &crash_stop_cpu_fn
  * @data: passed to both callbacks
+ *
+ * crash_stop() copies @cpu_callback and @data before it stops anybody, and
+ * no CPU uses them, or the structure, once crash_stop() has returned: it
+ * may live on the caller's stack.
  * @regs: the caller's registers when it comes from an exception or NMI;
  *	NULL to capture them at the call
  * @ipi_wait_ms: how long to wait for the IPI before sending NMIs;
@@ -201,9 +232,18 @@ struct crash_stop_args {
  * The calling CPU becomes the monarch. Every other online CPU is sent the
  * crash_stop IPI; the ones that have not stopped after @args->ipi_wait_ms
  * are sent an NMI; the ones that have not stopped @args->nmi_wait_ms later
- * are reported missing. Then @args->callback runs on the calling CPU, after
- * which the others resume (%CRASH_STOP_RESUME) or halt for good
- * (%CRASH_STOP_STAY).
+ * are reported missing. Every stopped CPU runs @args->cpu_callback, if
+ * any; then @args->callback runs on the calling CPU, after which the
+ * others resume (%CRASH_STOP_RESUME) or halt for good (%CRASH_STOP_STAY).
+ * A CPU that answers after it was reported missing is held until the
+ * release like the others (see &crash_stop_cpu.late).
+ *
+ * When crash_stop() returns, every other CPU has left crash_stop's code (or
+ * is parked), so nothing it was handed is used any more; the only CPUs it
+ * does not wait for are those that crashed while stopped (oopsed in a
+ * callback: the die notifier tells crash_stop). Every wait for a CPU to
+ * stop ends after the configured time even if no clock advances with
+ * interrupts off.
  *
  * Context: any context, including NMI and with interrupts disabled; it
  * disables interrupts itself while it runs. Allocates nothing and takes no
@@ -254,38 +294,20 @@ const struct crash_stop_cpu *crash_stop_cpu_state(unsigned int cpu);
  */
 const char *crash_stop_how_name(enum crash_stop_how how);
 
-/*
- * Architecture interface: implemented by arch code (arch/x86/kernel/
- * crash_stop.c) for the crash_stop core only. Not for other users.
+/**
+ * crash_stop_poll() - let a CPU that takes no interrupts join a crash stop
+ * @regs: the register frame of the context it interrupted
+ *
+ * For a CPU looping in NMI context (it cannot take the crash_stop IPI nor
+ * its NMI), for instance after an NMI-time panic lost to another CPU: if a
+ * crash stop is gathering and waits for this CPU, stop it now, as its NMI
+ * would have (its row says %CRASH_STOP_NMI). Call it from the loop.
+ *
+ * Return: false if no crash stop wants this CPU. Otherwise the CPU was
+ * stopped: true once it was released (%CRASH_STOP_RESUME); it never
+ * returns from a %CRASH_STOP_STAY stop.
  */
-void crash_stop_arch_send_ipi(unsigned int cpu);
-void crash_stop_arch_send_nmi(unsigned int cpu);
-u64 crash_stop_arch_now_ns(void);
-void crash_stop_arch_relax(void);
-void __noreturn crash_stop_arch_park(void);
-void crash_stop_arch_current_regs(struct pt_regs *regs);
-bool crash_stop_arch_regs_irqs_off(const struct pt_regs *regs);
-bool crash_stop_arch_regs_user(const struct pt_regs *regs);
-unsigned long crash_stop_arch_irq_save(void);
-void crash_stop_arch_irq_restore(unsigned long flags);
-
-#ifdef CONFIG_CRASH_STOP_TEST
-void crash_stop_arch_test_wedge(unsigned int cpu, unsigned int ms);
-bool crash_stop_arch_test_is_wedged(unsigned int cpu);
-#endif
-
-/* Entry points of the core, called by the arch's IPI and NMI handlers. */
-void crash_stop_handle_ipi(struct pt_regs *regs);
-bool crash_stop_handle_nmi(struct pt_regs *regs);
-bool crash_stop_handle_die(void);
-
-/* Core glue (rust/crash_stop/glue.c). */
-extern unsigned int crash_stop_ipi_wait_ms;
-extern unsigned int crash_stop_nmi_wait_ms;
-void crash_stop_touch_watchdogs(void);
-void crash_stop_cpu_resumed(void);
-void crash_stop_task_info(struct crash_stop_cpu *row);
-extern const unsigned int crash_stop_abi_sizes[4];
+bool crash_stop_poll(struct pt_regs *regs);
 
 #else /* !CONFIG_CRASH_STOP */
 
@@ -310,6 +332,26 @@ static inline const struct crash_stop_cpu *crash_stop_cpu_state(unsigned int cpu
 	return NULL;
 }
 
+static inline bool crash_stop_poll(struct pt_regs *regs)
+{
+	return false;
+}
+
 #endif /* CONFIG_CRASH_STOP */
+
+#ifdef CONFIG_CRASH_STOP_KDUMP
+/**
+ * crash_stop_for_kdump() - whether kdump stops the other CPUs with crash_stop
+ *
+ * Return: the boot and runtime parameter crash_stop.kdump (default true);
+ * false makes kdump use its NMI shootdown.
+ */
+bool crash_stop_for_kdump(void);
+#else
+static inline bool crash_stop_for_kdump(void)
+{
+	return false;
+}
+#endif
 
 #endif /* _LINUX_CRASH_STOP_H */

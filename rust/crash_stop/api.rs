@@ -5,7 +5,7 @@
 //! Raw pointers from C are turned into references once, at the top of each
 //! exported function; everything below works on checked values.
 
-use crate::platform::KernelPlatform;
+use crate::platform::{KernelPlatform, Payload};
 use crate::protocol::{CrashStop, Error, Held, How, Params};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -64,7 +64,7 @@ const _: () = {
 
 /// Validated arguments of one call.
 pub(crate) struct Request {
-    pub(crate) params: Params,
+    pub(crate) params: Params<Payload>,
     pub(crate) reason: bindings::crash_stop_reason,
 }
 
@@ -115,7 +115,10 @@ pub(crate) fn validate(args: &bindings::crash_stop_args) -> Result<Request> {
                 bindings::CRASH_STOP_NMI_WAIT_MAX_MS,
             )?,
             stay,
-            payload: core::ptr::from_ref(args) as usize,
+            payload: Payload {
+                cpu_callback: args.cpu_callback,
+                data: args.data,
+            },
         },
         reason: args.reason,
     })
@@ -139,7 +142,8 @@ unsafe fn take_snapshot(
     let (table, result) = unsafe { (&mut *SNAP.table.get(), &mut *SNAP.result.get()) };
     // SAFETY: `result.missing` is a valid cpumask we have exclusive access to.
     let missing = unsafe { Cpumask::from_raw_mut(&mut result.missing) };
-    for (cpu, row) in (0u32..).zip(table.iter_mut()) {
+    let nr = kernel::cpu::nr_cpu_ids() as usize;
+    for (cpu, row) in (0u32..).zip(table.iter_mut().take(nr)) {
         let how = held.how(cpu);
         if held.with_record(cpu, |rec| *row = *rec).is_none() {
             // SAFETY: all-zero is a valid row (see `SNAP`).
@@ -147,6 +151,8 @@ unsafe fn take_snapshot(
             row.cpu = cpu;
             row.how = how as bindings::crash_stop_how;
         }
+        // Known after the release, see `finish_snapshot()`.
+        row.late = false;
         if let Some(id) = CpuId::from_u32(cpu) {
             if how == How::Missing {
                 missing.set(id);
@@ -162,10 +168,32 @@ unsafe fn take_snapshot(
     result.nr_nmi = out.by_nmi;
     result.nr_escalated = out.escalated;
     result.nr_missing = out.missing;
+    result.nr_late = 0;
     result.nr_offline = out.offline;
     result.nr_parked = out.parked;
     result.gather_ns = out.gather_ns;
     SNAP_GEN.store(out.generation, Ordering::Release);
+    result
+}
+
+/// Completes the snapshot once the generation is released: which missing
+/// CPUs answered late and were held.
+///
+/// # Safety
+///
+/// The caller must be the monarch in the protocol's `finish` step (every
+/// slave has left, no other crash stop can start).
+unsafe fn finish_snapshot(
+    held: &Held<'_, KernelPlatform, NR_CPUS>,
+) -> &'static bindings::crash_stop_result {
+    // SAFETY: by the function's contract we are the only writer and the
+    // callbacks that read the snapshot have returned.
+    let (table, result) = unsafe { (&mut *SNAP.table.get(), &mut *SNAP.result.get()) };
+    let nr = kernel::cpu::nr_cpu_ids() as usize;
+    for (cpu, row) in (0u32..).zip(table.iter_mut().take(nr)) {
+        row.late = held.late(cpu);
+    }
+    result.nr_late = held.outcome().late;
     result
 }
 
@@ -174,13 +202,14 @@ fn report(res: &bindings::crash_stop_result) {
         return;
     }
     pr_warn!(
-        "generation {} on CPU{}: {} CPUs stopped ({} by NMI after {} escalations), {} missing, in {} us\n",
+        "generation {} on CPU{}: {} CPUs stopped ({} by NMI after {} escalations), {} missing ({} late), in {} us\n",
         res.generation,
         res.monarch,
         res.nr_stopped,
         res.nr_nmi,
         res.nr_escalated,
         res.nr_missing,
+        res.nr_late,
         res.gather_ns / 1000
     );
     if res.nr_missing != 0 {
@@ -196,46 +225,58 @@ fn report(res: &bindings::crash_stop_result) {
     }
 }
 
-/// Runs one crash stop for validated `req` on behalf of C `args`.
+/// Runs one crash stop for validated `req` on behalf of C `args`; `caller`
+/// describes the caller of `crash_stop()` (see `crash_stop_entry_64.S`).
+///
+/// Nothing here copies a `crash_stop_result` (whose cpumask grows with
+/// `NR_CPUS`) to the stack: the result is built in [`SNAP`] and copied from
+/// there to `res`.
 fn run(
     args: &bindings::crash_stop_args,
     req: &Request,
+    caller: *mut bindings::pt_regs,
     res: Option<&mut bindings::crash_stop_result>,
 ) -> Result<c_int> {
-    // SAFETY: all-zero is a valid `pt_regs`.
-    let mut own: bindings::pt_regs = unsafe { core::mem::zeroed() };
-    let ctx: *const bindings::pt_regs = if args.regs.is_null() {
-        // SAFETY: `own` is a valid frame to fill. Taken before interrupts
-        // are disabled so that it shows the caller's interrupt state.
-        unsafe { bindings::crash_stop_arch_current_regs(&mut own) };
-        &own
+    // SAFETY: arch hook; disables interrupts on this CPU.
+    let flags = unsafe { bindings::crash_stop_arch_irq_save() };
+    let ctx = if args.regs.is_null() {
+        // SAFETY: `caller` is the entry stub's valid frame, which leaves
+        // the flags to us: the caller's, as saved just above.
+        unsafe { (*caller).flags = flags as _ };
+        caller
     } else {
         args.regs
     };
-    // SAFETY: arch hook; disables interrupts on this CPU.
-    let flags = unsafe { bindings::crash_stop_arch_irq_save() };
     let callback = args.callback;
-    let ran = CS.run(&KernelPlatform, &req.params, ctx, |held| {
-        // SAFETY: we are the monarch inside the protocol's callback.
-        let result = unsafe { take_snapshot(held, req.reason) };
-        if let Some(cb) = callback {
-            // SAFETY: the callback's contract is the caller's; `result`
-            // points to the snapshot, valid during the call.
-            unsafe { cb(result, args.data) };
-        }
-        // SAFETY: the snapshot is complete and we are still its only writer.
-        unsafe { *result }
-    });
+    let data = args.data;
+    let ran = CS.run_full(
+        &KernelPlatform,
+        &req.params,
+        ctx,
+        |held| {
+            // SAFETY: we are the monarch inside the protocol's callback.
+            let result = unsafe { take_snapshot(held, req.reason) };
+            if let Some(cb) = callback {
+                // SAFETY: the callback's contract is the caller's; `result`
+                // points to the snapshot, valid during the call.
+                unsafe { cb(result, data) };
+            }
+        },
+        |held, ()| {
+            // SAFETY: we are the monarch in the protocol's finish step.
+            let result = unsafe { finish_snapshot(held) };
+            report(result);
+            if let Some(res) = res {
+                // SAFETY: both are valid; `res` is the caller's and does
+                // not overlap the static snapshot.
+                unsafe { core::ptr::copy_nonoverlapping(result, res, 1) };
+            }
+        },
+    );
     // SAFETY: restores the state saved above.
     unsafe { bindings::crash_stop_arch_irq_restore(flags) };
     match ran {
-        Ok((out, snap)) => {
-            report(&snap);
-            if let Some(res) = res {
-                *res = snap;
-            }
-            Ok(out.stopped as c_int)
-        }
+        Ok((out, ())) => Ok(out.stopped as c_int),
         Err(Error::Nested) => Err(kernel::error::Error::from_errno(
             -(bindings::EDEADLK as c_int),
         )),
@@ -244,17 +285,21 @@ fn run(
     }
 }
 
-/// Stops every other CPU, runs the callback, resumes or parks them.
+/// Stops every other CPU, runs the callback, resumes or parks them: the
+/// body of `crash_stop()`, whose arch entry stub describes its caller in
+/// `caller`.
 ///
 /// # Safety
 ///
 /// `args` is NULL or points to a valid `crash_stop_args` whose callbacks
 /// and data honour the contracts in `include/linux/crash_stop.h`; `res` is
-/// NULL or valid for writing. Both stay valid for the whole call.
+/// NULL or valid for writing; `caller` is a valid register frame. All stay
+/// valid for the whole call.
 #[export]
-pub unsafe extern "C" fn crash_stop(
+pub unsafe extern "C" fn __crash_stop(
     args: *const bindings::crash_stop_args,
     res: *mut bindings::crash_stop_result,
+    caller: *mut bindings::pt_regs,
 ) -> c_int {
     // SAFETY: by the function's contract.
     let Some(args) = (unsafe { args.as_ref() }) else {
@@ -266,7 +311,7 @@ pub unsafe extern "C" fn crash_stop(
     };
     // SAFETY: by the function's contract.
     let res = unsafe { res.as_mut() };
-    run(args, &req, res).unwrap_or_else(|e| e.to_errno())
+    run(args, &req, caller, res).unwrap_or_else(|e| e.to_errno())
 }
 
 /// Whether a crash stop is running.
@@ -350,17 +395,33 @@ pub unsafe extern "C" fn crash_stop_handle_nmi(regs: *mut bindings::pt_regs) -> 
     CS.on_nmi(&KernelPlatform, regs)
 }
 
-/// Called by the die notifier: if this CPU is a monarch that crashed inside
-/// its crash stop, release the others so the oops/panic path can run.
+/// Lets a CPU looping in NMI context join a crash stop (see the header).
+///
+/// # Safety
+///
+/// `regs` is the valid frame of the context the CPU interrupted; it stays
+/// valid while the CPU is stopped.
+#[export]
+pub unsafe extern "C" fn crash_stop_poll(regs: *mut bindings::pt_regs) -> bool {
+    CS.on_poll(&KernelPlatform, regs)
+}
+
+/// Called by the die notifier on the crashing CPU: if it is a monarch that
+/// crashed inside its crash stop, release the others so the oops/panic path
+/// can run (returns true); if it is a CPU held in a crash stop (it crashed
+/// in its per-CPU callback), tell the monarch not to wait for it.
 ///
 /// # Safety
 ///
 /// Always safe to call; `unsafe` only because of `#[export]`.
 #[export]
 pub unsafe extern "C" fn crash_stop_handle_die() -> bool {
-    let aborted = CS.abort_on_crash(&KernelPlatform);
-    if aborted {
+    if CS.abort_on_crash(&KernelPlatform) {
         pr_emerg!("monarch crashed during its crash stop; resuming the other CPUs\n");
+        return true;
     }
-    aborted
+    if CS.crashed(&KernelPlatform) {
+        pr_emerg!("CPU crashed while stopped; the monarch goes on without it\n");
+    }
+    false
 }

@@ -7,9 +7,10 @@
  */
 
 #include <linux/clocksource.h>
-#include <linux/crash_stop.h>
+#include <linux/crash_stop_internal.h>
 #include <linux/init.h>
 #include <linux/kdebug.h>
+#include <linux/kprobes.h>
 #include <linux/moduleparam.h>
 #include <linux/nmi.h>
 #include <linux/notifier.h>
@@ -62,17 +63,38 @@ MODULE_PARM_DESC(ipi_wait_ms, "Wait for the crash_stop IPI before sending NMIs (
 module_param_cb(nmi_wait_ms, &nmi_wait_ops, &crash_stop_nmi_wait_ms, 0644);
 MODULE_PARM_DESC(nmi_wait_ms, "Wait for NMI answers before reporting CPUs missing (ms, 1-60000)");
 
+#ifdef CONFIG_CRASH_STOP_KDUMP
+static bool crash_stop_kdump = true;
+module_param_named(kdump, crash_stop_kdump, bool, 0644);
+MODULE_PARM_DESC(kdump, "kdump stops the other CPUs with crash_stop (1) or with its NMI shootdown (0)");
+
+bool crash_stop_for_kdump(void)
+{
+	return READ_ONCE(crash_stop_kdump);
+}
+#endif
+
 /*
  * The C API is implemented in Rust (rust/crash_stop/api.rs, declared in
- * <linux/crash_stop.h>); export it to GPL modules here. checkpatch's
- * "should immediately follow its function" cannot hold for a function
- * defined in another language: `make check` ignores it for this file.
+ * <linux/crash_stop.h>) behind the arch's crash_stop() entry stub; export
+ * it to GPL modules here. checkpatch's "should immediately follow its
+ * function" cannot hold for a function defined in another language:
+ * `make check` ignores it for this file.
  */
 EXPORT_SYMBOL_GPL(crash_stop);
 EXPORT_SYMBOL_GPL(crash_stop_in_progress);
 EXPORT_SYMBOL_GPL(crash_stop_monarch_cpu);
 EXPORT_SYMBOL_GPL(crash_stop_cpu_state);
 EXPORT_SYMBOL_GPL(crash_stop_how_name);
+
+/*
+ * The stopping path runs in NMI context on a CPU that may have interrupted
+ * anything: keep kprobes off it, as for the kernel's own NMI handlers. The
+ * protocol code it runs is inlined into the two Rust entry points.
+ */
+NOKPROBE_SYMBOL(crash_stop_handle_nmi);
+NOKPROBE_SYMBOL(crash_stop_handle_ipi);
+NOKPROBE_SYMBOL(crash_stop_poll);
 
 /*
  * The running task's pid and name, read in C: bindgen's layout of struct
@@ -84,6 +106,7 @@ void crash_stop_task_info(struct crash_stop_cpu *row)
 	row->pid = current->pid;
 	memcpy(row->comm, current->comm, sizeof(row->comm));
 }
+NOKPROBE_SYMBOL(crash_stop_task_info);
 
 /* Sizes of the ABI structs as C sees them; the Rust side checks its own. */
 const unsigned int crash_stop_abi_sizes[4] = {
@@ -116,7 +139,13 @@ void crash_stop_cpu_resumed(void)
 {
 	touch_softlockup_watchdog_sync();
 }
+NOKPROBE_SYMBOL(crash_stop_cpu_resumed);
 
+/*
+ * On the CPU that oopses: a monarch that crashed in its callback releases
+ * the others; a CPU that crashed while held tells the monarch not to wait
+ * for it to leave.
+ */
 static int crash_stop_die(struct notifier_block *nb, unsigned long val,
 			  void *data)
 {

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The kernel's [`Platform`]: the protocol's view of the machine, backed by
-//! the architecture interface declared in `include/linux/crash_stop.h` and
-//! implemented by arch code (`arch/x86/kernel/crash_stop.c`).
+//! the architecture interface declared in
+//! `include/linux/crash_stop_internal.h` and implemented by arch code
+//! (`arch/x86/kernel/crash_stop.c`).
 //!
 //! Everything here may run in NMI context on a CPU that interrupted any
-//! code holding any lock: it only calls arch functions that are NMI-safe
-//! and lock-free, and reads the current task without taking references.
+//! code holding any lock: it only calls arch functions that are NMI-safe,
+//! lock-free and not probe-able, and reads the current task without taking
+//! references. The methods are `#[inline(always)]` so that the stopping
+//! path is part of the (kprobe-blacklisted) handler entry points.
 
 use crate::protocol::{How, Platform};
 use kernel::{bindings, cpu::CpuId, cpumask::Cpumask};
@@ -19,53 +22,82 @@ pub(crate) fn online_mask() -> &'static Cpumask {
     unsafe { Cpumask::from_raw(core::ptr::addr_of!(bindings::__cpu_online_mask)) }
 }
 
+/// What the slaves of a generation need from its caller, copied out of the
+/// caller's `crash_stop_args` by the monarch (see [`Platform::Payload`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Payload {
+    /// `crash_stop_args.cpu_callback`.
+    pub(crate) cpu_callback: bindings::crash_stop_cpu_fn,
+    /// `crash_stop_args.data`, handed to the callback untouched.
+    pub(crate) data: *mut kernel::ffi::c_void,
+}
+
+// SAFETY: `data` is only handed back to the caller's own callback, on the
+// CPUs it asked crash_stop to run it on; crash_stop never dereferences it.
+unsafe impl Send for Payload {}
+
 /// The kernel platform; stateless, all state is in statics.
 pub(crate) struct KernelPlatform;
 
 impl Platform for KernelPlatform {
     type Record = bindings::crash_stop_cpu;
-    type Ctx = *const bindings::pt_regs;
+    type Ctx = *mut bindings::pt_regs;
+    type Payload = Payload;
 
-    // SAFETY: `crash_stop_cpu` is a C struct of integers, a `bool`, a C
+    // SAFETY: `crash_stop_cpu` is a C struct of integers, `bool`s, a C
     // enum whose zero value is `CRASH_STOP_NONE`, and `pt_regs`; all-zero
     // is a valid value of each.
     const EMPTY_RECORD: Self::Record = unsafe { core::mem::zeroed() };
+    const EMPTY_PAYLOAD: Payload = Payload {
+        cpu_callback: None,
+        data: core::ptr::null_mut(),
+    };
+    const RELAX_MIN_NS: u64 = bindings::CRASH_STOP_RELAX_MIN_NS as u64;
 
+    #[inline(always)]
     fn this_cpu(&self) -> u32 {
         CpuId::current().as_u32()
     }
 
+    #[inline(always)]
     fn nr_cpus(&self) -> u32 {
         kernel::cpu::nr_cpu_ids()
     }
 
+    #[inline(always)]
     fn cpu_online(&self, cpu: u32) -> bool {
         CpuId::from_u32(cpu).is_some_and(|id| online_mask().test(id))
     }
 
+    #[inline(always)]
     fn now_ns(&self) -> u64 {
         // SAFETY: arch hook, callable in any context.
         unsafe { bindings::crash_stop_arch_now_ns() }
     }
 
+    #[inline(always)]
     fn send_ipi(&self, cpu: u32) {
         // SAFETY: arch hook; `cpu` is an online CPU other than the caller.
         unsafe { bindings::crash_stop_arch_send_ipi(cpu) }
     }
 
+    #[inline(always)]
     fn send_nmi(&self, cpu: u32) {
         // SAFETY: as for `send_ipi`.
         unsafe { bindings::crash_stop_arch_send_nmi(cpu) }
     }
 
+    #[inline(always)]
     fn relax(&self) {
         // SAFETY: arch hook, callable in any context.
         unsafe { bindings::crash_stop_arch_relax() }
     }
 
+    #[inline(always)]
     fn capture(&self, rec: &mut Self::Record, cpu: u32, how: How, t_ns: u64, ctx: Self::Ctx) {
         rec.cpu = cpu;
         rec.how = how as bindings::crash_stop_how;
+        rec.late = false;
         rec.stop_ns = t_ns;
         // SAFETY: `ctx` points to the stopped context's register frame,
         // which stays valid while this CPU is stopped: the handler (or the
@@ -82,24 +114,24 @@ impl Platform for KernelPlatform {
         unsafe { bindings::crash_stop_task_info(rec) };
     }
 
-    fn stopped(&self, _cpu: u32, rec: &Self::Record, payload: usize) {
-        let args = payload as *const bindings::crash_stop_args;
-        // SAFETY: the payload of every generation is the monarch's
-        // `crash_stop_args`, validated by `crash_stop()` and kept alive until
-        // it releases this CPU.
-        let args = unsafe { &*args };
-        if let Some(f) = args.cpu_callback {
-            // SAFETY: `rec` is this CPU's complete record; the callback's
-            // contract is the caller's (see `crash_stop_cpu_fn`).
-            unsafe { f(rec, args.data) };
+    #[inline(always)]
+    fn stopped(&self, _cpu: u32, rec: &Self::Record, ctx: Self::Ctx, payload: &Payload) {
+        if let Some(f) = payload.cpu_callback {
+            // SAFETY: `rec` is this CPU's complete record and `ctx` the live
+            // frame it was stopped in (valid until it resumes); the
+            // callback's contract is the caller's (see `crash_stop_cpu_fn`),
+            // which crash_stop() keeps waiting for before it returns.
+            unsafe { f(rec, ctx, payload.data) };
         }
     }
 
+    #[inline(always)]
     fn park(&self) {
         // SAFETY: arch hook; it never returns.
         unsafe { bindings::crash_stop_arch_park() }
     }
 
+    #[inline(always)]
     fn resumed(&self) {
         // SAFETY: touches this CPU's soft-lockup watchdog and asks its next
         // tick to resynchronise the scheduler clock; callable with
@@ -107,6 +139,7 @@ impl Platform for KernelPlatform {
         unsafe { bindings::crash_stop_cpu_resumed() }
     }
 
+    #[inline(always)]
     fn released(&self, _stay: bool) {
         // SAFETY: resets the lockup, RCU stall and clocksource watchdogs;
         // callable with interrupts off.

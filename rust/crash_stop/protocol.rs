@@ -27,6 +27,35 @@
 //! many IPIs and NMIs reach it, and a CPU that answers after the monarch gave
 //! up on it ("late") cannot touch a record the monarch is reading.
 //!
+//! A stopping CPU runs its per-CPU callback ([`Platform::stopped`]) while
+//! its slot is still `Saving`, and publishes only afterwards: the monarch
+//! waits for publication, so every per-CPU callback has returned (or its CPU
+//! was given up on) before the monarch's callback starts.
+//!
+//! A CPU that answers late does not run free: it registers as late and waits
+//! for the release like the others (and parks in stay-stopped mode).
+//!
+//! Every CPU that touches the state of a generation first marks its slot
+//! `entered = g` and then checks that `g` is not released yet; the monarch
+//! publishes the release and then waits until every entered CPU has marked
+//! `left = g`. (Both sides use sequentially consistent accesses, so one of
+//! them sees the other.) Hence when [`CrashStop::run`] returns, no CPU is
+//! still inside that generation, and the next one cannot rewrite state a
+//! slave still reads. The only exception is a CPU that crashed while held
+//! ([`CrashStop::crashed`], called from the die path on that CPU).
+//!
+//! What the slaves need from the caller ([`Platform::Payload`]) is copied
+//! into the protocol state by the monarch before the gather opens.
+//!
+//! The stopping path (`on_ipi`/`on_nmi` and what they call) is
+//! `#[inline(always)]`: in the kernel it becomes part of the handler entry
+//! points, which are kept away from kprobes as NMI code must be.
+//!
+//! Every wait of the monarch is bounded twice: by the clock
+//! ([`Platform::now_ns`]) and by a number of [`Platform::relax`] calls
+//! derived from [`Platform::RELAX_MIN_NS`], so it ends even on a machine
+//! whose clock stands still while interrupts are off everywhere.
+//!
 //! IPIs and NMIs carry the generation they were sent for in per-slot
 //! mailboxes (`ipi_gen` / `nmi_gen`); a handler only acts when that
 //! generation is the one being gathered, so stale interrupts from an earlier
@@ -43,16 +72,18 @@
 //! 5. *give up*: the rest become `Missing`;
 //! 6. *held*: run the callback with a [`Held`] view of the table;
 //! 7. *release*: publish `released = g` (and `stay_gen = g` to park the
-//!    slaves for good), wait until every stopped slave has marked its slot
-//!    `left = g`, clear `current`, then `monarch`.
+//!    slaves for good), wait until every CPU that entered `g` has marked its
+//!    slot `left = g`, clear `current`, then `monarch`.
 //!
-//! Nothing here allocates, sleeps or takes a lock: every wait is a bounded
-//! spin on atomics, except a slave's wait for its release, which is
+//! Nothing here allocates, sleeps or takes a lock: every wait of the gather
+//! is a bounded spin on atomics. A slave's wait for its release is
 //! unbounded by design (the monarch always releases, even when its
-//! callback crashes, see [`CrashStop::abort_on_crash`]).
+//! callback crashes, see [`CrashStop::abort_on_crash`]), and so is the
+//! monarch's wait for entered CPUs to leave: they only run the protocol's
+//! own code (or a per-CPU callback, which must be bounded) by then.
 
 use crate::sync::{
-    array_of, const_ctor, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
+    array_of, const_ctor, AtomicBool, AtomicU32, AtomicU64, Ordering, UnsafeCell,
 };
 
 /// Value of [`CrashStop::monarch`] when no crash stop is in progress.
@@ -136,16 +167,18 @@ pub enum Error {
 
 /// What the monarch asks for.
 #[derive(Clone, Copy, Debug)]
-pub struct Params {
+pub struct Params<T = usize> {
     /// How long to wait for the maskable IPI before escalating to NMI.
     pub ipi_wait_ns: u64,
     /// How long to wait for NMI answers before reporting CPUs missing.
     pub nmi_wait_ns: u64,
     /// Park the slaves for good after the callback instead of resuming them.
     pub stay: bool,
-    /// Opaque value handed to [`Platform::stopped`] on every slave of this
-    /// generation (the kernel passes its caller's arguments).
-    pub payload: usize,
+    /// What the slaves of this generation need from the caller, handed to
+    /// [`Platform::stopped`] on every slave. The monarch copies it into the
+    /// protocol state before the gather opens: slaves never read the
+    /// caller's memory through it.
+    pub payload: T,
 }
 
 /// Summary of one generation, handed to the callback and returned.
@@ -162,8 +195,12 @@ pub struct Outcome {
     pub by_nmi: u32,
     /// CPUs that were sent an NMI.
     pub escalated: u32,
-    /// CPUs that never answered.
+    /// CPUs that never answered in time.
     pub missing: u32,
+    /// Of `missing`, the CPUs that answered after the give-up and were held
+    /// until the release all the same. Known only once the generation is
+    /// released (0 in the monarch's callback).
+    pub late: u32,
     /// CPUs offline at the start (not waited for).
     pub offline: u32,
     /// CPUs parked by an earlier stay-stopped generation.
@@ -179,33 +216,44 @@ pub struct Outcome {
 pub trait Platform {
     /// Per-CPU record filled by [`Platform::capture`] (registers, task, ...).
     type Record;
-    /// Context handed by the stopping CPU to [`Platform::capture`], e.g. the
-    /// interrupted register frame.
+    /// Context handed by the stopping CPU to [`Platform::capture`] and
+    /// [`Platform::stopped`], e.g. the interrupted register frame.
     type Ctx: Copy;
+    /// What a generation's slaves need from its caller ([`Params::payload`]).
+    type Payload: Copy;
     /// The value every record starts with.
     const EMPTY_RECORD: Self::Record;
+    /// The payload before the first generation.
+    const EMPTY_PAYLOAD: Self::Payload;
+    /// A lower bound, in nanoseconds, of the time one [`Platform::relax`]
+    /// call takes. Every timed wait also ends after `wait / RELAX_MIN_NS`
+    /// calls, so that it ends even if [`Platform::now_ns`] stands still.
+    const RELAX_MIN_NS: u64;
 
     /// The calling CPU's number.
     fn this_cpu(&self) -> u32;
     /// Number of CPU ids in use (`nr_cpu_ids`); slots at or above it are
-    /// left out of every generation.
+    /// left out of every generation and never scanned.
     fn nr_cpus(&self) -> u32;
     /// Whether `cpu` is online (and so must be waited for).
     fn cpu_online(&self, cpu: u32) -> bool;
-    /// A monotonic nanosecond clock that keeps running with interrupts off
-    /// on every CPU.
+    /// A monotonic nanosecond clock. It should keep running with interrupts
+    /// off on every CPU, but the protocol does not rely on it to end a wait.
     fn now_ns(&self) -> u64;
     /// Sends the maskable crash_stop IPI to `cpu`.
     fn send_ipi(&self, cpu: u32);
     /// Sends an NMI to `cpu`.
     fn send_nmi(&self, cpu: u32);
-    /// One iteration of a wait loop (cpu_relax, keep watchdogs quiet).
+    /// One iteration of a wait loop (cpu_relax, keep watchdogs quiet); takes
+    /// at least [`Platform::RELAX_MIN_NS`].
     fn relax(&self);
     /// Fills `rec` for the calling CPU, stopped `how`, `t_ns` after start.
     fn capture(&self, rec: &mut Self::Record, cpu: u32, how: How, t_ns: u64, ctx: Self::Ctx);
-    /// Runs on a slave once it is recorded, before it waits for release;
-    /// `payload` is [`Params::payload`] of the generation.
-    fn stopped(&self, cpu: u32, rec: &Self::Record, payload: usize);
+    /// Runs on a slave once its record is complete and before it is
+    /// published: the monarch's callback starts only after it returned (or
+    /// the CPU was given up on). `ctx` is the live context the CPU was
+    /// stopped in, `payload` the generation's copy of [`Params::payload`].
+    fn stopped(&self, cpu: u32, rec: &Self::Record, ctx: Self::Ctx, payload: &Self::Payload);
     /// Stops the calling CPU for good (interrupts off). Must not return in
     /// the kernel; a host simulation returns when its machine is torn down.
     fn park(&self);
@@ -231,6 +279,20 @@ pub struct Slot<R> {
     nmi_taken: AtomicU64,
     /// Set by the CPU itself just before it parks for good.
     parked: AtomicBool,
+    /// The last generation this CPU entered (written only by it, before it
+    /// checks that the generation is not released yet).
+    entered: AtomicU64,
+    /// The last generation this CPU is held in, lower on its own stack
+    /// (written and read only by the CPU itself, or by the monarch for its
+    /// own slot): an interrupt on top of it must not stop it again.
+    holding: AtomicU64,
+    /// The last generation this CPU answered late in (after the give-up).
+    late: AtomicU64,
+    /// The last generation this CPU crashed in while held.
+    crashed: AtomicU64,
+    /// The last generation whose nested stay-stopped request this CPU ran
+    /// (see [`CrashStop::run_full`]).
+    nest_ack: AtomicU64,
     /// The last generation this CPU left (or parked in) after its release.
     left: AtomicU64,
     /// Written only by the owning CPU while its word is `SAVING` (or by the
@@ -248,6 +310,11 @@ impl<R> Slot<R> {
                 nmi_sent: AtomicU64::new(0),
                 nmi_taken: AtomicU64::new(0),
                 parked: AtomicBool::new(false),
+                entered: AtomicU64::new(0),
+                holding: AtomicU64::new(0),
+                late: AtomicU64::new(0),
+                crashed: AtomicU64::new(0),
+                nest_ack: AtomicU64::new(0),
                 left: AtomicU64::new(0),
                 rec: UnsafeCell::new(rec),
             }
@@ -271,14 +338,32 @@ pub struct CrashStop<P: Platform, const N: usize> {
     stay_gen: AtomicU64,
     /// Start time of the current generation.
     start_ns: AtomicU64,
-    /// [`Params::payload`] of the current generation.
-    payload: AtomicUsize,
+    /// The current generation's copy of [`Params::payload`]: written by the
+    /// monarch before it opens the gather, read by the CPUs that entered
+    /// the generation; the next monarch writes it only after they all left.
+    payload: UnsafeCell<P::Payload>,
+    /// The generation whose monarch callback is running, 0 otherwise.
+    held_gen: AtomicU64,
+    /// The generation that got a nested stay-stopped request, 0 otherwise.
+    nest_gen: AtomicU64,
+    /// The payload of that request: written by the monarch (once per
+    /// generation) before it publishes `nest_gen`, read by held slaves after.
+    nested: UnsafeCell<P::Payload>,
+    /// The outcome of the held generation, for a nested request; written and
+    /// read only by the monarch CPU.
+    outcome: UnsafeCell<Outcome>,
     slots: [Slot<P::Record>; N],
 }
 
 // SAFETY: the records are only reached through the slot protocol described
-// on `Slot::rec`; everything else is atomics.
-unsafe impl<P: Platform, const N: usize> Sync for CrashStop<P, N> where P::Record: Send {}
+// on `Slot::rec`, the payload as described on `CrashStop::payload`;
+// everything else is atomics.
+unsafe impl<P: Platform, const N: usize> Sync for CrashStop<P, N>
+where
+    P::Record: Send,
+    P::Payload: Send,
+{
+}
 
 /// The monarch's view of the table while the other CPUs are held.
 pub struct Held<'a, P: Platform, const N: usize> {
@@ -296,6 +381,16 @@ impl<P: Platform, const N: usize> Held<'_, P, N> {
     /// How `cpu` ended up in this generation.
     pub fn how(&self, cpu: u32) -> How {
         self.cs.how(cpu, self.gen)
+    }
+
+    /// Whether `cpu` answered after it was given up on (its `how` is
+    /// [`How::Missing`]) and was held until the release. Final only in the
+    /// `finish` step of [`CrashStop::run_full`].
+    pub fn late(&self, cpu: u32) -> bool {
+        self.cs
+            .slots
+            .get(cpu as usize)
+            .is_some_and(|s| s.late.load(Ordering::Acquire) == self.gen)
     }
 
     /// Calls `f` with the record of `cpu` if it is stopped in this
@@ -323,10 +418,31 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
                 released: AtomicU64::new(0),
                 stay_gen: AtomicU64::new(0),
                 start_ns: AtomicU64::new(0),
-                payload: AtomicUsize::new(0),
+                payload: UnsafeCell::new(P::EMPTY_PAYLOAD),
+                held_gen: AtomicU64::new(0),
+                nest_gen: AtomicU64::new(0),
+                nested: UnsafeCell::new(P::EMPTY_PAYLOAD),
+                outcome: UnsafeCell::new(Outcome {
+                    generation: 0,
+                    monarch: NO_CPU,
+                    stopped: 0,
+                    by_nmi: 0,
+                    escalated: 0,
+                    missing: 0,
+                    late: 0,
+                    offline: 0,
+                    parked: 0,
+                    gather_ns: 0,
+                }),
                 slots: array_of!(Slot::new(P::EMPTY_RECORD); N),
             }
         }
+    }
+
+    /// The slots of the CPU ids in use: `nr_cpu_ids`, not `N`.
+    fn active(&self, p: &P) -> &[Slot<P::Record>] {
+        let nr = (p.nr_cpus() as usize).min(N);
+        &self.slots[..nr]
     }
 
     /// The monarch CPU, or `None` if no crash stop is in progress.
@@ -353,6 +469,13 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             return How::None;
         }
         How::from_code(code_of(word))
+    }
+
+    /// Whether `cpu` answered late in generation `gen` (see [`Held::late`]).
+    pub fn was_late(&self, cpu: u32, gen: u64) -> bool {
+        self.slots
+            .get(cpu as usize)
+            .is_some_and(|s| s.late.load(Ordering::Acquire) == gen)
     }
 
     /// Calls `f` with the record `cpu` saved in generation `gen`, if it is
@@ -383,12 +506,35 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
     pub fn run<T>(
         &self,
         p: &P,
-        params: &Params,
+        params: &Params<P::Payload>,
         ctx: P::Ctx,
         callback: impl FnOnce(&Held<'_, P, N>) -> T,
     ) -> Result<(Outcome, T), Error> {
+        self.run_full(p, params, ctx, callback, |_, _| {})
+    }
+
+    /// [`CrashStop::run`], plus a `finish` step that runs on the monarch
+    /// after the release, once every slave has left (or parked), and before
+    /// the election is given back: the table and the late arrivals
+    /// ([`Held::late`]) are final there, and no other crash stop can start.
+    ///
+    /// A stay-stopped call made by the monarch from its own callback (a
+    /// panic during a debugger session, a dump taken because the callback
+    /// crashed) does not fail as `Nested`: the CPUs already held run its
+    /// per-CPU step ([`Platform::stopped`] with the new payload and the
+    /// frames they were stopped in), then its callback runs with the same
+    /// table, then the held CPUs are parked for good, and it returns; the
+    /// outer call goes on when (if ever) its callback returns.
+    pub fn run_full<T>(
+        &self,
+        p: &P,
+        params: &Params<P::Payload>,
+        ctx: P::Ctx,
+        callback: impl FnOnce(&Held<'_, P, N>) -> T,
+        finish: impl FnOnce(&Held<'_, P, N>, &mut T),
+    ) -> Result<(Outcome, T), Error> {
         let me = p.this_cpu();
-        if me as usize >= N {
+        if me as usize >= N || me >= p.nr_cpus() {
             return Err(Error::Invalid);
         }
         let seen = self.released.load(Ordering::Acquire);
@@ -405,7 +551,14 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
                     }
                     break;
                 }
-                Err(m) if m == me => return Err(Error::Nested),
+                Err(m) if m == me => {
+                    if params.stay {
+                        if let Some(r) = self.nested_stay(p, params, callback, finish) {
+                            return r;
+                        }
+                    }
+                    return Err(Error::Nested);
+                }
                 Err(_) => {
                     if let Some(err) = self.lost_election(p, me, seen, ctx) {
                         return Err(err);
@@ -418,14 +571,81 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         let gen = self.generation.load(Ordering::Relaxed) + 1;
         self.generation.store(gen, Ordering::Release);
         let out = self.gather(p, me, gen, params, ctx);
-        let held = Held {
+        let mut held = Held {
             cs: self,
             gen,
             outcome: out,
         };
-        let value = callback(&held);
+        // SAFETY: only the monarch CPU touches `outcome` (see its doc).
+        self.outcome.with_mut(|o| unsafe { *o = out });
+        self.held_gen.store(gen, Ordering::Release);
+        let mut value = callback(&held);
+        self.held_gen.store(0, Ordering::Release);
         self.release(p, gen, params.stay);
-        Ok((out, value))
+        held.outcome.late = self.active(p).iter().fold(0, |n, s| {
+            n + u32::from(s.late.load(Ordering::Acquire) == gen)
+        });
+        finish(&held, &mut value);
+        self.current.store(0, Ordering::Release);
+        self.monarch.store(NO_CPU, Ordering::Release);
+        p.released(params.stay);
+        Ok((held.outcome, value))
+    }
+
+    /// Serves a stay-stopped call of the monarch from its own callback (see
+    /// [`CrashStop::run_full`]); `None` if there is no held generation to
+    /// serve it with (then the call fails as `Nested`).
+    fn nested_stay<T>(
+        &self,
+        p: &P,
+        params: &Params<P::Payload>,
+        callback: impl FnOnce(&Held<'_, P, N>) -> T,
+        finish: impl FnOnce(&Held<'_, P, N>, &mut T),
+    ) -> Option<Result<(Outcome, T), Error>> {
+        let gen = self.current.load(Ordering::Acquire);
+        if gen == 0
+            || self.held_gen.load(Ordering::Acquire) != gen
+            || self.nest_gen.load(Ordering::Acquire) == gen
+        {
+            return None;
+        }
+        // SAFETY: see `CrashStop::nested`: we are the monarch, and this is
+        // the generation's only nested request (checked above).
+        self.nested
+            .with_mut(|pl| unsafe { *pl = params.payload });
+        self.nest_gen.store(gen, Ordering::Release);
+        let now = p.now_ns();
+        self.wait_while(p, now, params.nmi_wait_ns, || self.any_nest_pending(p, gen));
+        // SAFETY: only the monarch CPU touches `outcome`.
+        let outcome = self.outcome.with(|o| unsafe { *o });
+        let mut held = Held {
+            cs: self,
+            gen,
+            outcome,
+        };
+        let mut value = callback(&held);
+        self.release(p, gen, true);
+        held.outcome.late = self.active(p).iter().fold(0, |n, s| {
+            n + u32::from(s.late.load(Ordering::Acquire) == gen)
+        });
+        finish(&held, &mut value);
+        Some(Ok((held.outcome, value)))
+    }
+
+    /// Whether a CPU stopped in `gen`, still held, has not run the nested
+    /// request yet.
+    fn any_nest_pending(&self, p: &P, gen: u64) -> bool {
+        self.active(p).iter().any(|s| {
+            let w = s.word.load(Ordering::Acquire);
+            gen_of(w) == gen
+                && matches!(
+                    How::from_code(code_of(w)),
+                    How::Ipi | How::Nmi | How::Caller
+                )
+                && s.left.load(Ordering::Acquire) != gen
+                && s.crashed.load(Ordering::Acquire) != gen
+                && s.nest_ack.load(Ordering::Acquire) != gen
+        })
     }
 
     /// Whether this CPU's own slot forbids it to become the monarch after
@@ -480,16 +700,44 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             }
             c if c == How::Missing as u8 => {
                 // We did not answer in time; do not run until released.
-                self.wait_release(p, me, gen);
+                if slot.left.load(Ordering::Acquire) != gen && self.enter(slot, gen) {
+                    self.held_late(p, me, gen);
+                }
                 Some(Error::Busy)
             }
             _ => None,
         }
     }
 
+    /// Spins while `pending()` for at most `wait_ns` from `since`, by the
+    /// clock and by a count of [`Platform::relax`] calls. Returns whether
+    /// `pending()` became false.
+    fn wait_while(&self, p: &P, since: u64, wait_ns: u64, pending: impl Fn() -> bool) -> bool {
+        let deadline = since.saturating_add(wait_ns);
+        let max_spins = wait_ns / P::RELAX_MIN_NS.max(1) + 1;
+        let mut spins = 0u64;
+        loop {
+            if !pending() {
+                return true;
+            }
+            if spins >= max_spins || p.now_ns() >= deadline {
+                return false;
+            }
+            p.relax();
+            spins += 1;
+        }
+    }
+
     /// Prepares generation `gen`, asks every other CPU to stop and waits
     /// for them with IPI -> NMI escalation.
-    fn gather(&self, p: &P, me: u32, gen: u64, params: &Params, ctx: P::Ctx) -> Outcome {
+    fn gather(
+        &self,
+        p: &P,
+        me: u32,
+        gen: u64,
+        params: &Params<P::Payload>,
+        ctx: P::Ctx,
+    ) -> Outcome {
         let start = p.now_ns();
         let mut out = Outcome {
             generation: gen,
@@ -497,14 +745,16 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             ..Outcome::default()
         };
         self.start_ns.store(start, Ordering::Relaxed);
-        self.payload.store(params.payload, Ordering::Relaxed);
+        // SAFETY: see `CrashStop::payload`: every CPU that entered the
+        // previous generation has left it (`release` waited for them), and
+        // the slaves of `gen` read it only after the Release store of
+        // `current` below.
+        self.payload
+            .with_mut(|pl| unsafe { *pl = params.payload });
 
-        let nr = p.nr_cpus();
-        for (cpu, slot) in self.slots.iter().enumerate() {
-            let cpu = cpu as u32;
-            let code = if cpu >= nr {
-                How::None as u8
-            } else if cpu == me {
+        let slots = self.active(p);
+        for (cpu, slot) in (0u32..).zip(slots) {
+            let code = if cpu == me {
                 SAVING
             } else if slot.parked.load(Ordering::Acquire) {
                 out.parked += 1;
@@ -518,6 +768,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             slot.word.store(pack(gen, code), Ordering::Release);
         }
         let own = &self.slots[me as usize];
+        own.holding.store(gen, Ordering::Relaxed);
         // SAFETY: our own slot is `SAVING` and no other CPU writes or reads
         // a `SAVING` record.
         own.rec
@@ -528,36 +779,34 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         // Open the gather: from here on handlers act for `gen`.
         self.current.store(gen, Ordering::Release);
 
-        for_each_requested(self, gen, |cpu, slot| {
+        for_each_requested(slots, gen, |cpu, slot| {
             slot.ipi_gen.store(gen, Ordering::Release);
             p.send_ipi(cpu);
         });
-        let mut done = self.wait_arrivals(p, gen, start.saturating_add(params.ipi_wait_ns));
+        let mut done = self.wait_while(p, start, params.ipi_wait_ns, || self.any_pending(p, gen));
 
         if !done {
             let esc = p.now_ns();
-            for_each_requested(self, gen, |cpu, slot| {
+            for_each_requested(slots, gen, |cpu, slot| {
                 slot.nmi_gen.store(gen, Ordering::Release);
                 slot.nmi_sent.fetch_add(1, Ordering::AcqRel);
                 p.send_nmi(cpu);
                 out.escalated += 1;
             });
-            done = self.wait_arrivals(p, gen, esc.saturating_add(params.nmi_wait_ns));
+            done = self.wait_while(p, esc, params.nmi_wait_ns, || self.any_pending(p, gen));
         }
 
         if !done {
             // Give up on CPUs that never claimed their slot ...
-            self.give_up(gen, REQUESTED);
+            self.give_up(p, gen, REQUESTED);
             // ... and give the ones caught while saving one more wait.
-            let grace = p.now_ns().saturating_add(params.nmi_wait_ns);
-            while self.any_saving(gen) && p.now_ns() < grace {
-                p.relax();
-            }
-            self.give_up(gen, SAVING);
+            let now = p.now_ns();
+            self.wait_while(p, now, params.nmi_wait_ns, || self.any_saving(p, gen));
+            self.give_up(p, gen, SAVING);
         }
         out.gather_ns = p.now_ns().saturating_sub(start);
 
-        for cpu in 0..N as u32 {
+        for (cpu, _) in (0u32..).zip(slots) {
             match self.how(cpu, gen) {
                 How::Ipi | How::Caller => out.stopped += 1,
                 How::Nmi => {
@@ -573,8 +822,8 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
 
     /// Marks every slot still in state `code` of `gen` as missing. A CPU
     /// that moves its slot on concurrently wins the race (it is a CAS).
-    fn give_up(&self, gen: u64, code: u8) {
-        for slot in &self.slots {
+    fn give_up(&self, p: &P, gen: u64, code: u8) {
+        for slot in self.active(p) {
             let _ = slot.word.compare_exchange(
                 pack(gen, code),
                 pack(gen, How::Missing as u8),
@@ -584,59 +833,44 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         }
     }
 
-    /// Waits until no slot of `gen` is still `REQUESTED` or `SAVING`, or
-    /// until `deadline`. Returns whether everybody answered.
-    fn wait_arrivals(&self, p: &P, gen: u64, deadline: u64) -> bool {
-        loop {
-            let pending = self.slots.iter().any(|s| {
-                let w = s.word.load(Ordering::Acquire);
-                w == pack(gen, REQUESTED) || w == pack(gen, SAVING)
-            });
-            if !pending {
-                return true;
-            }
-            if p.now_ns() >= deadline {
-                return false;
-            }
-            p.relax();
-        }
-    }
-
-    /// Whether a slave recorded in `gen` has not yet left its wait loop.
-    fn any_still_held(&self, gen: u64) -> bool {
-        self.slots.iter().any(|s| {
+    /// Whether a slot of `gen` is still `REQUESTED` or `SAVING`.
+    fn any_pending(&self, p: &P, gen: u64) -> bool {
+        self.active(p).iter().any(|s| {
             let w = s.word.load(Ordering::Acquire);
-            gen_of(w) == gen
-                && matches!(
-                    How::from_code(code_of(w)),
-                    How::Ipi | How::Nmi | How::Caller
-                )
-                && s.left.load(Ordering::Acquire) != gen
+            w == pack(gen, REQUESTED) || w == pack(gen, SAVING)
         })
     }
 
-    fn any_saving(&self, gen: u64) -> bool {
-        self.slots
+    fn any_saving(&self, p: &P, gen: u64) -> bool {
+        self.active(p)
             .iter()
             .any(|s| s.word.load(Ordering::Acquire) == pack(gen, SAVING))
     }
 
-    /// Ends generation `gen`: resume or park the slaves, wait until they
-    /// have all left their wait loop, and give up the election.
+    /// Whether a CPU that entered `gen` has not left it yet (and did not
+    /// crash while held).
+    fn any_still_inside(&self, p: &P, gen: u64) -> bool {
+        self.active(p).iter().any(|s| {
+            s.entered.load(Ordering::SeqCst) == gen
+                && s.left.load(Ordering::Acquire) != gen
+                && s.crashed.load(Ordering::Acquire) != gen
+        })
+    }
+
+    /// Ends generation `gen`: resume or park the slaves, and wait until
+    /// every CPU that entered it has left.
     fn release(&self, p: &P, gen: u64, stay: bool) {
         if stay {
             self.stay_gen.store(gen, Ordering::Release);
         }
-        self.released.store(gen, Ordering::Release);
-        // Slaves only need a few loads to leave; the bound only guards
-        // against a slave that crashed while stopped.
-        let deadline = p.now_ns().saturating_add(RELEASE_WAIT_NS);
-        while self.any_still_held(gen) && p.now_ns() < deadline {
+        // SeqCst: pairs with `enter()`, see the module documentation.
+        self.released.store(gen, Ordering::SeqCst);
+        // Unbounded: a CPU that entered only runs the protocol's own code
+        // (or a per-CPU callback, which must be bounded) until it leaves; a
+        // CPU that crashed while held is marked by `crashed()`.
+        while self.any_still_inside(p, gen) {
             p.relax();
         }
-        self.current.store(0, Ordering::Release);
-        self.monarch.store(NO_CPU, Ordering::Release);
-        p.released(stay);
     }
 
     /// Abandons the generation held by the calling CPU after it crashed
@@ -651,17 +885,38 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         if gen == 0 {
             return false;
         }
-        self.released.store(gen, Ordering::Release);
+        self.released.store(gen, Ordering::SeqCst);
         self.current.store(0, Ordering::Release);
         self.monarch.store(NO_CPU, Ordering::Release);
         true
     }
 
-    /// Called from the crash_stop IPI handler. Returns whether it stopped
-    /// the CPU for a generation.
-    pub fn on_ipi(&self, p: &P, ctx: P::Ctx) -> bool {
+    /// Called on a CPU that crashes (oopses) while it is inside the running
+    /// generation as a slave, e.g. in its per-CPU callback: the monarch
+    /// will not wait for it to leave. Returns whether it was inside.
+    pub fn crashed(&self, p: &P) -> bool {
         let me = p.this_cpu();
         let Some(slot) = self.slots.get(me as usize) else {
+            return false;
+        };
+        let gen = self.current.load(Ordering::Acquire);
+        if gen == 0
+            || self.monarch.load(Ordering::Acquire) == me
+            || slot.entered.load(Ordering::SeqCst) != gen
+            || slot.left.load(Ordering::Acquire) == gen
+        {
+            return false;
+        }
+        slot.crashed.store(gen, Ordering::Release);
+        true
+    }
+
+    /// Called from the crash_stop IPI handler. Returns whether it stopped
+    /// the CPU for a generation.
+    #[inline(always)]
+    pub fn on_ipi(&self, p: &P, ctx: P::Ctx) -> bool {
+        let me = p.this_cpu();
+        let Some(slot) = self.active(p).get(me as usize) else {
             return false;
         };
         let sent = slot.ipi_gen.swap(0, Ordering::AcqRel);
@@ -671,9 +926,10 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
     /// Called from the NMI handler. Returns whether the NMI was sent by
     /// crash_stop (then the handler must claim it), whether or not it is
     /// stale.
+    #[inline(always)]
     pub fn on_nmi(&self, p: &P, ctx: P::Ctx) -> bool {
         let me = p.this_cpu();
-        let Some(slot) = self.slots.get(me as usize) else {
+        let Some(slot) = self.active(p).get(me as usize) else {
             return false;
         };
         let sent = slot.nmi_gen.swap(0, Ordering::AcqRel);
@@ -692,6 +948,28 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         true
     }
 
+    /// Called by a CPU looping in NMI context, which can take neither the
+    /// IPI nor the NMI: if the generation being gathered waits for it, it
+    /// stops now, as if by NMI (or waits as a late CPU if it was given up
+    /// on). Returns whether it was stopped.
+    #[inline(always)]
+    pub fn on_poll(&self, p: &P, ctx: P::Ctx) -> bool {
+        let me = p.this_cpu();
+        let Some(slot) = self.active(p).get(me as usize) else {
+            return false;
+        };
+        let gen = self.current.load(Ordering::Acquire);
+        let word = slot.word.load(Ordering::Acquire);
+        if gen == 0
+            || (word != pack(gen, REQUESTED) && word != pack(gen, How::Missing as u8))
+            || slot.left.load(Ordering::Acquire) == gen
+        {
+            return false;
+        }
+        self.arrive(p, me, gen, How::Nmi, ctx)
+    }
+
+    #[inline(always)]
     fn on_request(&self, p: &P, me: u32, sent: u64, how: How, ctx: P::Ctx) -> bool {
         let gen = self.current.load(Ordering::Acquire);
         if sent == 0 || gen == 0 || sent != gen {
@@ -702,29 +980,64 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         self.arrive(p, me, gen, how, ctx)
     }
 
-    /// Claims this CPU's slot for `gen`, records it, and waits for release.
-    /// Returns false if the slot was not `REQUESTED` (already stopped, or
-    /// given up on).
-    fn arrive(&self, p: &P, me: u32, gen: u64, how: How, ctx: P::Ctx) -> bool {
-        let slot = &self.slots[me as usize];
-        if slot
-            .word
-            .compare_exchange(
-                pack(gen, REQUESTED),
-                pack(gen, SAVING),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_err()
-        {
+    /// Marks this CPU as inside `gen`, unless `gen` is already released
+    /// (then it marks itself as left and returns false: it must not touch
+    /// the generation's state). SeqCst: pairs with `release()`.
+    #[inline(always)]
+    fn enter(&self, slot: &Slot<P::Record>, gen: u64) -> bool {
+        slot.entered.store(gen, Ordering::SeqCst);
+        if self.released.load(Ordering::SeqCst) >= gen {
+            slot.left.store(gen, Ordering::Release);
             return false;
         }
+        true
+    }
+
+    /// Claims this CPU's slot for `gen`, records it, runs the per-CPU
+    /// callback, publishes the record and waits for release. A CPU found
+    /// given up on waits for the release as a late one. Returns false if
+    /// the CPU was not stopped by this call (already held lower on its own
+    /// stack, or the generation is over).
+    #[inline(always)]
+    fn arrive(&self, p: &P, me: u32, gen: u64, how: How, ctx: P::Ctx) -> bool {
+        let slot = &self.slots[me as usize];
+        if slot.holding.load(Ordering::Relaxed) == gen {
+            // An interrupt on top of our own stop (or of our monarch).
+            return false;
+        }
+        if !self.enter(slot, gen) {
+            return false;
+        }
+        if let Err(word) = slot.word.compare_exchange(
+            pack(gen, REQUESTED),
+            pack(gen, SAVING),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            if word == pack(gen, How::Missing as u8) {
+                // Given up on before we answered: stay out of the way
+                // until the release all the same.
+                self.held_late(p, me, gen);
+                return true;
+            }
+            // Not ours to stop (cannot happen while `holding` is not
+            // `gen`); leave the generation as we found it.
+            slot.left.store(gen, Ordering::Release);
+            return false;
+        }
+        slot.holding.store(gen, Ordering::Relaxed);
         let t = p
             .now_ns()
             .saturating_sub(self.start_ns.load(Ordering::Relaxed));
         // SAFETY: our slot is `SAVING`: only this CPU touches the record.
         slot.rec
             .with_mut(|r| p.capture(unsafe { &mut *r }, me, how, t, ctx));
+        // SAFETY: we entered `gen` (see `CrashStop::payload`); the record
+        // is complete and only read from now on.
+        self.payload.with(|pl| {
+            slot.rec
+                .with(|r| p.stopped(me, unsafe { &*r }, ctx, unsafe { &*pl }))
+        });
         if slot
             .word
             .compare_exchange(
@@ -736,24 +1049,46 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             .is_err()
         {
             // The monarch gave up on us while we were saving: we are late.
-            // Stay out of the way until the generation is over.
-            self.wait_release(p, me, gen);
+            self.held_late(p, me, gen);
             return true;
         }
-        let payload = self.payload.load(Ordering::Relaxed);
-        // SAFETY: the record is complete and only read from now on.
-        slot.rec.with(|r| p.stopped(me, unsafe { &*r }, payload));
-        self.wait_release(p, me, gen);
+        self.wait_release(p, me, gen, Some(ctx));
         true
     }
 
+    /// Waits for the release as a CPU that answered after the give-up.
+    #[inline(always)]
+    fn held_late(&self, p: &P, me: u32, gen: u64) {
+        let slot = &self.slots[me as usize];
+        slot.holding.store(gen, Ordering::Relaxed);
+        slot.late.store(gen, Ordering::Release);
+        self.wait_release(p, me, gen, None);
+    }
+
     /// Spins until `gen` is released, then marks the slot as left; parks
-    /// for good if `gen` was released in stay-stopped mode.
-    fn wait_release(&self, p: &P, me: u32, gen: u64) {
+    /// for good if `gen` was released in stay-stopped mode. A stopped CPU
+    /// (`ctx` is its stopped context) runs a nested stay-stopped request of
+    /// its monarch meanwhile (see [`CrashStop::run_full`]).
+    #[inline(always)]
+    fn wait_release(&self, p: &P, me: u32, gen: u64, ctx: Option<P::Ctx>) {
+        let slot = &self.slots[me as usize];
         while self.released.load(Ordering::Acquire) < gen {
+            if let Some(ctx) = ctx {
+                if self.nest_gen.load(Ordering::Acquire) == gen
+                    && slot.nest_ack.load(Ordering::Relaxed) != gen
+                {
+                    // SAFETY: `nested` was written once for `gen`, before
+                    // the Release store of `nest_gen` we read; our record
+                    // is published and not written again in `gen`.
+                    self.nested.with(|pl| {
+                        slot.rec
+                            .with(|r| p.stopped(me, unsafe { &*r }, ctx, unsafe { &*pl }))
+                    });
+                    slot.nest_ack.store(gen, Ordering::Release);
+                }
+            }
             p.relax();
         }
-        let slot = &self.slots[me as usize];
         if self.stay_gen.load(Ordering::Acquire) == gen {
             slot.parked.store(true, Ordering::Release);
             slot.left.store(gen, Ordering::Release);
@@ -772,17 +1107,10 @@ impl<P: Platform, const N: usize> Default for CrashStop<P, N> {
     }
 }
 
-/// Upper bound on the wait for slaves to leave after a release.
-pub const RELEASE_WAIT_NS: u64 = 1_000_000_000;
-
-fn for_each_requested<P: Platform, const N: usize>(
-    cs: &CrashStop<P, N>,
-    gen: u64,
-    mut f: impl FnMut(u32, &Slot<P::Record>),
-) {
-    for (cpu, slot) in cs.slots.iter().enumerate() {
+fn for_each_requested<R>(slots: &[Slot<R>], gen: u64, mut f: impl FnMut(u32, &Slot<R>)) {
+    for (cpu, slot) in (0u32..).zip(slots) {
         if slot.word.load(Ordering::Acquire) == pack(gen, REQUESTED) {
-            f(cpu as u32, slot);
+            f(cpu, slot);
         }
     }
 }

@@ -9,7 +9,7 @@
 //! plain and `lock`-prefixed instructions as the C atomics; the protocol
 //! only relies on acquire/release pairs on single locations.
 
-pub(crate) use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// An `UnsafeCell` with the closure-based interface of loom's, so that the
 /// host model can check every access to the per-CPU records for races.
@@ -23,11 +23,13 @@ impl<T> UnsafeCell<T> {
     }
 
     /// Calls `f` with a pointer for reading.
+    #[inline(always)]
     pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
         f(self.0.get())
     }
 
     /// Calls `f` with a pointer for writing.
+    #[inline(always)]
     pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         f(self.0.get())
     }

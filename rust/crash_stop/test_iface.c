@@ -12,7 +12,7 @@
 #define pr_fmt(fmt) "crash_stop_test: " fmt
 
 #include <linux/capability.h>
-#include <linux/crash_stop.h>
+#include <linux/crash_stop_internal.h>
 #include <linux/cpu.h>
 #include <linux/debugfs.h>
 #include <linux/delay.h>
@@ -27,6 +27,7 @@
 #include <linux/string.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
+#include <asm/unwind.h>
 
 /* Serialises every operation of this interface. */
 static DEFINE_MUTEX(test_lock);
@@ -117,7 +118,16 @@ struct stop_run {
 	bool crash;
 	int *crash_ptr;
 	int nested_ret;
-	atomic_t cpufn_runs;
+	u64 cpufn_ms;		/* each cpu_callback busy-waits that long ... */
+	u64 cpufn_cpu;		/* ... on this CPU only, or U64_MAX for all */
+	bool poke;		/* cpu_callback ends regloop spinners */
+	atomic_t cpufn_runs;	/* cpu_callbacks started */
+	atomic_t cpufn_done;	/* cpu_callbacks returned */
+	atomic_t cpufn_regs_ok;	/* ... handed the frame their row was taken from */
+	atomic_t poked;		/* regloop spinners ended through their frame */
+	int cpufn_done_at_cb;	/* cpufn_done when the monarch's callback began */
+	bool returned;		/* crash_stop() has returned */
+	char trace[160];	/* unwind from the monarch's row */
 };
 
 static struct crash_stop_result last_res;
@@ -125,14 +135,58 @@ static DEFINE_PER_CPU(struct crash_stop_cpu, last_row);
 static int last_ret;
 static int last_nested_ret;
 static unsigned int last_cpufn_runs;
+static int last_cpufn_done;
+static unsigned int last_cpufn_regs_ok;
+static unsigned int last_poked;
+static char last_trace[160];
 static u64 last_cycles;
 static bool have_last;
+/* cpu_callbacks that returned after their crash_stop() call had returned */
+static atomic_t cpufn_after_return;
+static unsigned int last_cpufn_after_return;
+
+/*
+ * The monarch's stack as the kernel's unwinder sees it from the registers
+ * crash_stop saved for it: "func<caller<caller..." (at most four frames),
+ * "<(unwind error)" if the unwinder found them inconsistent.
+ */
+static void monarch_trace(char *buf, size_t len)
+{
+	const struct crash_stop_cpu *row;
+	struct unwind_state state;
+	struct pt_regs regs;
+	size_t off = 0;
+	int n = 0;
+
+	buf[0] = '\0';
+	row = crash_stop_cpu_state(raw_smp_processor_id());
+	if (!row || row->how != CRASH_STOP_MONARCH)
+		return;
+	regs = row->regs;
+	/* The function the registers are in, then its callers as unwound. */
+	off = scnprintf(buf, len, "%ps", (void *)regs.ip);
+	n = 1;
+	for (unwind_start(&state, current, &regs, NULL);
+	     !unwind_done(&state) && n < 4; unwind_next_frame(&state)) {
+		unsigned long addr = unwind_get_return_address(&state);
+
+		if (!addr)
+			break;
+		off += scnprintf(buf + off, len - off, "<%ps", (void *)addr);
+		n++;
+	}
+	if (unwind_error(&state))
+		scnprintf(buf + off, len - off, "<(unwind error)");
+}
 
 static void stop_callback(const struct crash_stop_result *res, void *data)
 {
 	struct stop_run *run = data;
 	u64 end;
 
+	/* Every cpu_callback must have returned by now (or its CPU is missing). */
+	run->cpufn_done_at_cb = atomic_read(&run->cpufn_done);
+	monarch_trace(run->trace, sizeof(run->trace));
 	if (run->nest) {
 		struct crash_stop_args inner = {
 			.callback = stop_callback,
@@ -158,11 +212,35 @@ static void stop_callback(const struct crash_stop_result *res, void *data)
 	}
 }
 
-static void stop_cpu_callback(const struct crash_stop_cpu *self, void *data)
+/* A CPU stopped inside a regloop spinner: make it leave the loop. */
+static bool regloop_poke(struct pt_regs *regs)
+{
+	return regs && crash_stop_arch_test_poke(regs);
+}
+
+static void stop_cpu_callback(const struct crash_stop_cpu *self,
+			      struct pt_regs *regs, void *data)
 {
 	struct stop_run *run = data;
 
 	atomic_inc(&run->cpufn_runs);
+	if (regs && regs->ip == self->regs.ip && regs->sp == self->regs.sp)
+		atomic_inc(&run->cpufn_regs_ok);
+	if (run->poke && regloop_poke(regs))
+		atomic_inc(&run->poked);
+	if (run->cpufn_ms &&
+	    (run->cpufn_cpu == U64_MAX || run->cpufn_cpu == self->cpu)) {
+		u64 end = sched_clock() + run->cpufn_ms * NSEC_PER_MSEC;
+
+		while (sched_clock() < end) {
+			cpu_relax();
+			touch_nmi_watchdog();
+		}
+	}
+	/* crash_stop() must not return before this callback does. */
+	if (READ_ONCE(run->returned))
+		atomic_inc(&cpufn_after_return);
+	atomic_inc(&run->cpufn_done);
 }
 
 static ssize_t stop_write(struct file *file, const char __user *ubuf,
@@ -170,7 +248,8 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 {
 	static const char *const modes[] = { "mode=resume", "mode=stay", NULL };
 	u64 ipi_ms = 0, nmi_ms = 0, hold_ms = 0, nest = 0, cpufn = 0;
-	u64 repeat = 1, cycle, crash = 0;
+	u64 repeat = 1, cycle, crash = 0, cpufn_ms = 0, cpufn_cpu = U64_MAX;
+	u64 poke = 0;
 	struct test_key keys[] = {
 		{ "ipi_ms", 0, CRASH_STOP_IPI_WAIT_MAX_MS, &ipi_ms },
 		{ "nmi_ms", 0, CRASH_STOP_NMI_WAIT_MAX_MS, &nmi_ms },
@@ -179,6 +258,9 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 		{ "cpufn", 0, 1, &cpufn },
 		{ "repeat", 1, 100000, &repeat },
 		{ "crash", 0, 1, &crash },
+		{ "cpufn_ms", 0, 10000, &cpufn_ms },
+		{ "cpufn_cpu", 0, nr_cpu_ids - 1, &cpufn_cpu },
+		{ "poke", 0, 1, &poke },
 	};
 	struct stop_run run = { };
 	struct crash_stop_args args = { };
@@ -189,8 +271,14 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 			 keys, ARRAY_SIZE(keys), modes, &mode);
 	if (ret)
 		return ret;
+	/* The per-CPU callback's options need the callback. */
+	if (!cpufn && (cpufn_ms || keys[8].seen || poke))
+		return -EINVAL;
 
 	run.hold_ms = hold_ms;
+	run.cpufn_ms = cpufn_ms;
+	run.cpufn_cpu = cpufn_cpu;
+	run.poke = poke;
 	run.nest = nest;
 	run.crash = crash;
 	run.crash_ptr = NULL;
@@ -215,16 +303,30 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 	}
 
 	mutex_lock(&test_lock);
+	atomic_set(&cpufn_after_return, 0);
 	for (cycle = 0; cycle < repeat; cycle++) {
+		WRITE_ONCE(run.returned, false);
 		ret = crash_stop(&args, &last_res);
+		WRITE_ONCE(run.returned, true);
 		if (ret < 0)
 			break;
 		if (repeat > 1)
 			cond_resched();
 	}
+	/*
+	 * A cpu_callback still running now would be using @run after
+	 * crash_stop() returned: give a straggler the time to show up.
+	 */
+	if (cpufn_ms)
+		msleep(cpufn_ms + 100);
 	last_ret = ret;
 	last_nested_ret = run.nested_ret;
 	last_cpufn_runs = atomic_read(&run.cpufn_runs);
+	last_cpufn_done = run.cpufn_done_at_cb;
+	last_cpufn_regs_ok = atomic_read(&run.cpufn_regs_ok);
+	last_cpufn_after_return = atomic_read(&cpufn_after_return);
+	last_poked = atomic_read(&run.poked);
+	strscpy(last_trace, run.trace, sizeof(last_trace));
 	last_cycles = cycle;
 	for_each_possible_cpu(cpu) {
 		const struct crash_stop_cpu *row = crash_stop_cpu_state(cpu);
@@ -246,16 +348,19 @@ static int last_show(struct seq_file *m, void *v)
 		seq_puts(m, "gen=0 ret=0\n");
 		goto out;
 	}
-	seq_printf(m, "gen=%llu ret=%d monarch=%u stopped=%u nmi=%u escalated=%u missing=%u offline=%u parked=%u gather_us=%llu nested_ret=%d cpufn_runs=%u cycles=%llu\n",
+	seq_printf(m, "gen=%llu ret=%d monarch=%u stopped=%u nmi=%u escalated=%u missing=%u late=%u offline=%u parked=%u gather_us=%llu nested_ret=%d cpufn_runs=%u cpufn_done=%d cpufn_regs_ok=%u cpufn_after_return=%u poked=%u cycles=%llu monarch_trace=%s\n",
 		   last_res.generation, last_ret, last_res.monarch,
 		   last_res.nr_stopped, last_res.nr_nmi, last_res.nr_escalated,
-		   last_res.nr_missing, last_res.nr_offline, last_res.nr_parked,
-		   div_u64(last_res.gather_ns, 1000), last_nested_ret,
-		   last_cpufn_runs, last_cycles);
+		   last_res.nr_missing, last_res.nr_late, last_res.nr_offline,
+		   last_res.nr_parked, div_u64(last_res.gather_ns, 1000),
+		   last_nested_ret, last_cpufn_runs, last_cpufn_done,
+		   last_cpufn_regs_ok, last_cpufn_after_return, last_poked,
+		   last_cycles, last_trace[0] ? last_trace : "-");
 	for_each_possible_cpu(cpu) {
 		const struct crash_stop_cpu *row = &per_cpu(last_row, cpu);
 
-		seq_printf(m, "cpu=%u how=%s", cpu, crash_stop_how_name(row->how));
+		seq_printf(m, "cpu=%u how=%s late=%d", cpu,
+			   crash_stop_how_name(row->how), row->late);
 		if (crash_stop_cpu_stopped(row))
 			seq_printf(m, " pid=%d comm=%.*s irqs_off=%d user=%d stop_us=%llu ip=%pS",
 				   row->pid, (int)sizeof(row->comm), row->comm,
@@ -283,6 +388,7 @@ static bool spin_stop;
 
 struct spin_req {
 	bool irqs_off;
+	bool regloop;
 	u64 ms;
 	struct completion running;
 };
@@ -295,6 +401,7 @@ static noinline int crash_stop_test_spin(void *data)
 	struct spin_req *req = data;
 	u64 end = sched_clock() + req->ms * NSEC_PER_MSEC;
 	bool irqs_off = req->irqs_off;
+	bool regloop = req->regloop;
 	unsigned long flags = 0;
 
 	if (irqs_off)
@@ -303,6 +410,16 @@ static noinline int crash_stop_test_spin(void *data)
 	while (!READ_ONCE(spin_stop) && !kthread_should_stop() &&
 	       sched_clock() < end) {
 		unsigned int i;
+
+		if (regloop) {
+			if (crash_stop_arch_test_regloop(SPIN_BATCH * 50)) {
+				pr_info("regloop on CPU%d ended by a write to its saved registers\n",
+					raw_smp_processor_id());
+				break;
+			}
+			touch_nmi_watchdog();
+			continue;
+		}
 
 		/*
 		 * Spend nearly all the time in this function, so that the
@@ -342,10 +459,11 @@ static ssize_t spin_write(struct file *file, const char __user *ubuf,
 			  size_t count, loff_t *ppos)
 {
 	static const char *const words[] = { "stop", "irqs=off", "irqs=on", NULL };
-	u64 cpu = U64_MAX, ms = 30000;
+	u64 cpu = U64_MAX, ms = 30000, regloop = 0;
 	struct test_key keys[] = {
 		{ "cpu", 0, nr_cpu_ids - 1, &cpu },
 		{ "ms", 1, 120000, &ms },
+		{ "regloop", 0, 1, &regloop },
 	};
 	struct spin_req req;
 	struct task_struct *t;
@@ -356,7 +474,7 @@ static ssize_t spin_write(struct file *file, const char __user *ubuf,
 	if (ret)
 		return ret;
 	if (word == 0) {
-		if (keys[0].seen || keys[1].seen)
+		if (keys[0].seen || keys[1].seen || keys[2].seen)
 			return -EINVAL;
 		mutex_lock(&test_lock);
 		stop_spinners();
@@ -366,7 +484,11 @@ static ssize_t spin_write(struct file *file, const char __user *ubuf,
 	if (!keys[0].seen || cpu >= nr_cpu_ids || !cpu_online(cpu))
 		return -EINVAL;
 
+	/* The regloop spins with interrupts off: only an NMI stops it. */
+	if (regloop && word == 2)
+		return -EINVAL;
 	req.irqs_off = word != 2;
+	req.regloop = regloop;
 	req.ms = ms;
 	init_completion(&req.running);
 	mutex_lock(&test_lock);
@@ -643,6 +765,58 @@ static const struct file_operations race_fops = {
 	.llseek = noop_llseek,
 };
 
+/* ---- panic ------------------------------------------------------------------ */
+
+static atomic_t panic_ready;
+
+/* Meet the other panicking thread, then panic: both at the same moment. */
+static int crash_stop_test_panic(void *data)
+{
+	local_irq_disable();
+	atomic_inc(&panic_ready);
+	while (atomic_read(&panic_ready) < 2)
+		cpu_relax();
+	panic("crash_stop_test: panic on CPU%d", raw_smp_processor_id());
+	return 0;
+}
+
+static ssize_t panic_write(struct file *file, const char __user *ubuf,
+			   size_t count, loff_t *ppos)
+{
+	u64 a = U64_MAX, b = U64_MAX;
+	struct test_key keys[] = {
+		{ "a", 0, nr_cpu_ids - 1, &a },
+		{ "b", 0, nr_cpu_ids - 1, &b },
+	};
+	struct task_struct *t[2];
+	int i, ret;
+
+	ret = read_words(ubuf, count, 128, keys, ARRAY_SIZE(keys), NULL, NULL);
+	if (ret)
+		return ret;
+	if (!keys[0].seen || !keys[1].seen || a == b || !cpu_online(a) ||
+	    !cpu_online(b))
+		return -EINVAL;
+	atomic_set(&panic_ready, 0);
+	for (i = 0; i < 2; i++) {
+		t[i] = kthread_create(crash_stop_test_panic, NULL, "cs_panic/%llu",
+				      i ? b : a);
+		if (IS_ERR(t[i]))
+			return PTR_ERR(t[i]);	/* the first one waits forever: harmless */
+		kthread_bind(t[i], i ? b : a);
+	}
+	pr_emerg("two CPUs (%llu and %llu) panic now\n", a, b);
+	wake_up_process(t[0]);
+	wake_up_process(t[1]);
+	return count;
+}
+
+static const struct file_operations panic_fops = {
+	.owner = THIS_MODULE,
+	.write = panic_write,
+	.llseek = noop_llseek,
+};
+
 static int __init crash_stop_test_init(void)
 {
 	struct dentry *dir = debugfs_create_dir("crash_stop", NULL);
@@ -653,6 +827,7 @@ static int __init crash_stop_test_init(void)
 	debugfs_create_file("wedge", 0200, dir, NULL, &wedge_fops);
 	debugfs_create_file("race", 0200, dir, NULL, &race_fops);
 	debugfs_create_file("race_result", 0400, dir, NULL, &race_result_fops);
+	debugfs_create_file("panic", 0200, dir, NULL, &panic_fops);
 	pr_warn("debugfs test interface enabled: root can stop all CPUs\n");
 	return 0;
 }

@@ -40,7 +40,7 @@ mod suite {
     fn call(a: &bindings::crash_stop_args) -> i32 {
         // SAFETY: `a` is valid for the call; the callbacks below honour the
         // header's contract (no sleeping, no locks, no allocation).
-        unsafe { api::crash_stop(a, core::ptr::null_mut()) }
+        unsafe { bindings::crash_stop(a, core::ptr::null_mut()) }
     }
 
     /// # Safety
@@ -67,8 +67,17 @@ mod suite {
     /// # Safety
     ///
     /// Called by crash_stop() with the arguments its contract promises.
-    unsafe extern "C" fn count_cpu(_row: *const bindings::crash_stop_cpu, _data: *mut c_void) {
-        CPU_CALLS.fetch_add(1, Ordering::Relaxed);
+    unsafe extern "C" fn count_cpu(
+        row: *const bindings::crash_stop_cpu,
+        regs: *mut bindings::pt_regs,
+        _data: *mut c_void,
+    ) {
+        // SAFETY: both are valid for the callback's duration.
+        let (row, regs) = unsafe { (&*row, &*regs) };
+        // The live frame is the one the row was copied from.
+        if row.regs.ip == regs.ip && row.regs.sp == regs.sp {
+            CPU_CALLS.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn online() -> u32 {
@@ -86,7 +95,7 @@ mod suite {
     #[test]
     fn rejects_bad_arguments() {
         // SAFETY: NULL arguments are part of the contract.
-        let ret = unsafe { api::crash_stop(core::ptr::null(), core::ptr::null_mut()) };
+        let ret = unsafe { bindings::crash_stop(core::ptr::null(), core::ptr::null_mut()) };
         assert_eq!(ret, EINVAL);
         assert_eq!(call(&args(None)), EINVAL);
         let mut a = args(Some(count));
@@ -224,7 +233,10 @@ mod suite {
     impl Platform for Fake {
         type Record = u32;
         type Ctx = u32;
+        type Payload = usize;
         const EMPTY_RECORD: u32 = 0;
+        const EMPTY_PAYLOAD: usize = 0;
+        const RELAX_MIN_NS: u64 = 1;
 
         fn this_cpu(&self) -> u32 {
             0
@@ -245,7 +257,7 @@ mod suite {
         fn capture(&self, rec: &mut u32, _cpu: u32, _how: How, _t: u64, ctx: u32) {
             *rec = ctx;
         }
-        fn stopped(&self, _cpu: u32, _rec: &u32, _payload: usize) {}
+        fn stopped(&self, _cpu: u32, _rec: &u32, _ctx: u32, _payload: &usize) {}
         fn park(&self) {}
         fn released(&self, _stay: bool) {}
         fn resumed(&self) {}

@@ -177,6 +177,12 @@ impl CpuState<'_> {
         self.0.in_user
     }
 
+    /// Whether it answered after it was reported missing, and was held
+    /// until the release all the same (known after the release).
+    pub fn late(&self) -> bool {
+        self.0.late
+    }
+
     /// Pid of the task it was running.
     pub fn pid(&self) -> i32 {
         self.0.pid
@@ -259,8 +265,11 @@ pub struct Outcome {
     pub by_nmi: u32,
     /// CPUs sent an NMI.
     pub escalated: u32,
-    /// CPUs that did not answer.
+    /// CPUs that did not answer in time.
     pub missing: u32,
+    /// Of those, CPUs that answered before the release and were held
+    /// (0 inside the callback, where it is not known yet).
+    pub late: u32,
     /// CPUs offline at the start.
     pub offline: u32,
     /// CPUs parked by an earlier stay-stopped crash stop.
@@ -278,6 +287,7 @@ impl Outcome {
             by_nmi: r.nr_nmi,
             escalated: r.nr_escalated,
             missing: r.nr_missing,
+            late: r.nr_late,
             offline: r.nr_offline,
             parked: r.nr_parked,
             gather_ns: r.gather_ns,

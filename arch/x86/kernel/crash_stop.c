@@ -1,22 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * x86 glue for crash_stop: the dedicated IPI vector, the NMI handler, and
- * the architecture interface of include/linux/crash_stop.h. The protocol
- * itself is architecture independent and lives in rust/crash_stop/.
+ * the architecture interface of include/linux/crash_stop_internal.h (the
+ * crash_stop() entry stub is in crash_stop_entry_64.S). The protocol itself
+ * is architecture independent and lives in rust/crash_stop/.
+ *
+ * Everything a stopping CPU runs here may run in NMI context on a CPU that
+ * interrupted anything, so it is kept away from kprobes (NOKPROBE_SYMBOL),
+ * like the kernel's own NMI handlers.
  */
 
-#include <linux/crash_stop.h>
+#include <linux/crash_stop_internal.h>
 #include <linux/delay.h>
+#include <linux/hardirq.h>
 #include <linux/init.h>
 #include <linux/irqflags.h>
+#include <linux/kallsyms.h>
+#include <linux/kprobes.h>
 #include <linux/nmi.h>
 #include <linux/percpu.h>
 #include <linux/sched/clock.h>
 #include <asm/apic.h>
+#include <asm/ibt.h>
 #include <asm/idtentry.h>
+#include <asm/linkage.h>
 #include <asm/irq_regs.h>
 #include <asm/nmi.h>
 #include <asm/processor.h>
+#include <asm/smp.h>
+#include <asm/special_insns.h>
 
 #ifdef CONFIG_CRASH_STOP_TEST
 /*
@@ -38,18 +50,59 @@ bool crash_stop_arch_test_is_wedged(unsigned int cpu)
 	return READ_ONCE(per_cpu(crash_stop_wedged, cpu));
 }
 
-static bool crash_stop_test_wedged(void)
+static __always_inline bool crash_stop_test_wedged(void)
 {
 	unsigned int ms = this_cpu_xchg(crash_stop_wedge_ms, 0);
+	u64 end;
 
 	if (!ms)
 		return false;
 	this_cpu_write(crash_stop_wedged, true);
-	while (ms--) {
-		mdelay(1);
+	/* sched_clock(), not mdelay(): that is far off under emulation. */
+	end = sched_clock() + (u64)ms * NSEC_PER_MSEC;
+	while (sched_clock() < end) {
+		cpu_relax();
 		touch_nmi_watchdog();
 	}
 	this_cpu_write(crash_stop_wedged, false);
+	return true;
+}
+
+/*
+ * Test hook: bool crash_stop_arch_test_regloop(unsigned long spins) spins
+ * while %rax is zero, at most @spins times, and returns whether %rax became
+ * nonzero. Nothing but a write to the saved frame of a CPU stopped inside it
+ * (crash_stop_arch_test_poke() from a cpu_callback) can do that: it shows
+ * that a stopped CPU resumes from the frame its callback was given. %rax is
+ * a scratch register: a write anywhere in the function is harmless to its
+ * caller.
+ */
+asm(".pushsection .text, \"ax\"\n"
+    ".globl crash_stop_arch_test_regloop\n"
+    ".type crash_stop_arch_test_regloop, @function\n"
+    "crash_stop_arch_test_regloop:\n\t"
+    ASM_ENDBR
+    "xor %eax, %eax\n"
+    "1:\tpause\n\t"
+    "test %rax, %rax\n\t"
+    "jnz 2f\n\t"
+    "dec %rdi\n\t"
+    "jnz 1b\n"
+    "2:\ttest %rax, %rax\n\t"
+    "setnz %al\n\t"
+    "movzbl %al, %eax\n\t"
+    ASM_RET
+    ".size crash_stop_arch_test_regloop, .-crash_stop_arch_test_regloop\n"
+    ".popsection\n");
+
+bool crash_stop_arch_test_poke(struct pt_regs *regs)
+{
+	unsigned long size, off;
+
+	if (!kallsyms_lookup_size_offset(regs->ip, &size, &off) ||
+	    regs->ip - off != (unsigned long)crash_stop_arch_test_regloop)
+		return false;
+	regs->ax = 1;
 	return true;
 }
 #else
@@ -62,6 +115,7 @@ static inline bool crash_stop_test_wedged(void)
 DEFINE_IDTENTRY_SYSVEC(sysvec_crash_stop)
 {
 	apic_eoi();
+	inc_irq_stat(CRASH_STOP);
 	crash_stop_handle_ipi(regs);
 }
 
@@ -71,6 +125,7 @@ static int crash_stop_nmi(unsigned int type, struct pt_regs *regs)
 		return NMI_HANDLED;
 	return crash_stop_handle_nmi(regs) ? NMI_HANDLED : NMI_DONE;
 }
+NOKPROBE_SYMBOL(crash_stop_nmi);
 
 void crash_stop_arch_send_ipi(unsigned int cpu)
 {
@@ -81,6 +136,7 @@ void crash_stop_arch_send_nmi(unsigned int cpu)
 {
 	__apic_send_IPI(cpu, NMI_VECTOR);
 }
+NOKPROBE_SYMBOL(crash_stop_arch_send_nmi);
 
 /*
  * sched_clock() reads the TSC directly: unlike local_clock() it keeps
@@ -91,42 +147,59 @@ u64 crash_stop_arch_now_ns(void)
 {
 	return sched_clock();
 }
+NOKPROBE_SYMBOL(crash_stop_arch_now_ns);
 
+/*
+ * One step of every wait loop. The udelay() makes it take at least
+ * CRASH_STOP_RELAX_MIN_NS even where sched_clock() stands still (no TSC:
+ * jiffies do not advance while every CPU has interrupts off); udelay() is
+ * calibrated at boot and needs no interrupts.
+ */
 void crash_stop_arch_relax(void)
 {
 	cpu_relax();
+	udelay(CRASH_STOP_RELAX_MIN_NS / NSEC_PER_USEC);
 	touch_nmi_watchdog();
 }
+NOKPROBE_SYMBOL(crash_stop_arch_relax);
 
+/*
+ * Park a CPU for good (%CRASH_STOP_STAY), doing what stop_this_cpu() does
+ * before it halts that matters for a kexec: write back the caches when
+ * they may be incoherent with memory (memory encryption), and let the
+ * platform stop the CPU its own way. Unlike stop_this_cpu() it leaves the
+ * online mask and the local APIC alone: dump tools do that in their
+ * cpu_callback if they need to (kdump disables the local APIC).
+ */
 void __noreturn crash_stop_arch_park(void)
 {
 	local_irq_disable();
+	if (this_cpu_read(cache_state_incoherent))
+		wbinvd();
+#ifdef CONFIG_SMP
+	if (smp_ops.stop_this_cpu) {
+		smp_ops.stop_this_cpu();
+		BUG();
+	}
+#endif
+	/* native_halt(): no stack or memory writes after the write-back. */
 	for (;;)
 		native_halt();
 }
-
-/* The caller's own frame, for a monarch not coming from an exception. */
-noinline void crash_stop_arch_current_regs(struct pt_regs *regs)
-{
-	memset(regs, 0, sizeof(*regs));
-	regs->ip = _RET_IP_;
-	regs->sp = current_stack_pointer;
-	regs->bp = (unsigned long)__builtin_frame_address(1);
-	regs->flags = native_save_fl();
-	regs->cs = __KERNEL_CS;
-	regs->ss = __KERNEL_DS;
-}
+NOKPROBE_SYMBOL(crash_stop_arch_park);
 
 bool crash_stop_arch_regs_irqs_off(const struct pt_regs *regs)
 {
 	return !(regs->flags & X86_EFLAGS_IF);
 }
+NOKPROBE_SYMBOL(crash_stop_arch_regs_irqs_off);
 
 bool crash_stop_arch_regs_user(const struct pt_regs *regs)
 {
 	/* user_mode() on x86-64, which takes a non-const frame */
 	return !!(regs->cs & 3);
 }
+NOKPROBE_SYMBOL(crash_stop_arch_regs_user);
 
 unsigned long crash_stop_arch_irq_save(void)
 {

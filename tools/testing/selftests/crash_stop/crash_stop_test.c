@@ -309,6 +309,12 @@ static int test_badinput(void)
 		{ "stop", "nmi_ms=-1" }, { "stop", "hold_ms=60001" },
 		{ "stop", "nest=2" }, { "stop", "cpufn=2" },
 		{ "stop", "repeat=100001" }, { "stop", "mode=resume xyz" },
+		{ "stop", "cpufn_ms=10" }, { "stop", "poke=1" },
+		{ "stop", "cpufn=1 cpufn_ms=10001" },
+		{ "stop", "cpufn=1 cpufn_cpu=9999" },
+		{ "spin", "cpu=1 irqs=on regloop=1" },
+		{ "panic", "a=1" }, { "panic", "a=1 b=1" },
+		{ "panic", "a=0 b=9999" }, { "panic", "" },
 		{ "stop", "mode=resume repeat=0" }, { "stop", "rounds=1" },
 		{ "spin", "" }, { "spin", "cpu=" }, { "spin", "cpu=-1" },
 		{ "spin", "cpu=1 irqs=sideways" }, { "spin", "cpu=1 ms=0" },
@@ -879,6 +885,317 @@ static int test_crash(void)
 	return fails ? KSFT_FAIL : KSFT_PASS;
 }
 
+/*
+ * 11: the contract callers rely on. Every stopped CPU's cpu_callback has
+ * returned when the monarch's callback starts, and it was handed the live
+ * frame its row was copied from.
+ */
+static int test_order(void)
+{
+	int fails = 0;
+
+	if (nr_online < 2)
+		return skip("needs 2 online CPUs");
+	fails += stop_all_ipi("ipi_ms=2000 cpufn=1 cpufn_ms=50");
+	fails += check(last.cpufn_done == last.stopped,
+		       "cpufn_done=%lld when the monarch's callback began, stopped=%lld",
+		       last.cpufn_done, last.stopped);
+	fails += check(last.cpufn_runs == last.stopped,
+		       "cpufn_runs=%lld, stopped=%lld", last.cpufn_runs,
+		       last.stopped);
+	fails += check(last.cpufn_regs_ok == last.stopped,
+		       "cpufn_regs_ok=%lld, stopped=%lld: a cpu_callback was not handed the frame of its row",
+		       last.cpufn_regs_ok, last.stopped);
+	fails += check(last.cpufn_after_return == 0,
+		       "cpufn_after_return=%lld", last.cpufn_after_return);
+	return fails ? KSFT_FAIL : KSFT_PASS;
+}
+
+/*
+ * 12: a cpu_callback longer than the old 1 s release bound: crash_stop()
+ * waits for it, and no CPU touches the caller's memory after it returned.
+ */
+static int test_slowcpufn(void)
+{
+	int cpus[CS_MAX_CPUS], cpu, fails = 0, err;
+	long long gen;
+	double dt;
+	char args[128];
+
+	if (other_cpus(cpus, 1) < 1)
+		return skip("needs 2 online CPUs");
+	cpu = cpus[0];
+	gen = last_gen();
+	want_default();
+	snprintf(args, sizeof(args), "cpufn=1 cpufn_ms=1500 cpufn_cpu=%d", cpu);
+	err = run_stop(args, &dt);
+	fails += check(!err, "stop %s: %s", args, strerror(-err));
+	if (err)
+		return KSFT_FAIL;
+	fails += check_table(gen);
+	fails += check(dt >= 1.5, "stop returned after %.3f s, before the 1.5 s callback", dt);
+	fails += check(last.cpufn_after_return == 0,
+		       "cpufn_after_return=%lld: a cpu_callback ran on after crash_stop() returned",
+		       last.cpufn_after_return);
+	fails += check(last.cpufn_done == last.stopped,
+		       "cpufn_done=%lld, stopped=%lld", last.cpufn_done,
+		       last.stopped);
+	return fails ? KSFT_FAIL : KSFT_PASS;
+}
+
+/* Gaps of a heartbeat loop, in shared memory. */
+#define HB_GAPS		64
+struct heartbeat {
+	volatile long long beats;
+	volatile int n;
+	volatile double gap[HB_GAPS][2];
+};
+
+static __noreturn void heartbeat_loop(struct heartbeat *hb)
+{
+	double prev = cs_now(), now;
+
+	for (;;) {
+		now = cs_now();
+		if (now - prev > 0.1 && hb->n < HB_GAPS) {
+			hb->gap[hb->n][0] = prev;
+			hb->gap[hb->n][1] = now;
+			hb->n++;
+		}
+		prev = now;
+		hb->beats++;
+	}
+}
+
+/*
+ * 13: a CPU that answers after it was given up on is held until the
+ * release like the others, and is reported late.
+ */
+static int test_late(void)
+{
+	int cpus[CS_MAX_CPUS], n, cpu, i, err, fails = 0;
+	struct heartbeat *hb;
+	double t0, t1, hb_end = 0;
+	long long gen;
+	pid_t pid;
+
+	n = other_cpus(cpus, CS_MAX_CPUS);
+	if (n < 1)
+		return skip("needs 2 online CPUs");
+	cpu = cpus[n - 1];
+	hb = mmap(NULL, sizeof(*hb), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (hb == MAP_FAILED) {
+		check(0, "mmap: %s", strerror(errno));
+		return KSFT_FAIL;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		prctl(PR_SET_NAME, "cs_heartbeat");
+		if (cs_pin(cpu))
+			_exit(1);
+		heartbeat_loop(hb);
+	}
+	for (i = 0; i < 200 && hb->beats == 0; i++)
+		cs_sleep_ms(10);
+	fails += check(pid > 0 && hb->beats > 0, "heartbeat on cpu %d did not start", cpu);
+	cs_sleep_ms(200);
+	gen = last_gen();
+	want_default();
+	want[cpu] = "missing";
+	if (!fails) {
+		err = cs_ctl("wedge", "cpu=%d ms=600", cpu);
+		fails += check(!err, "wedge cpu=%d: %s", cpu, strerror(-err));
+	}
+	if (!fails) {
+		t0 = cs_now();
+		err = run_stop("ipi_ms=100 nmi_ms=300 hold_ms=2000", NULL);
+		t1 = cs_now();
+		fails += check(!err, "stop: %s", strerror(-err));
+		cs_sleep_ms(300);
+		if (!err) {
+			fails += check_table(gen);
+			fails += check(last.row[cpu].late == 1,
+				       "cpu %d late=%lld, expected 1", cpu,
+				       last.row[cpu].late);
+			fails += check(last.late == 1, "late=%lld, expected 1",
+				       last.late);
+		}
+		/* The heartbeat's gap that covers the start of the stop. */
+		for (i = 0; i < hb->n; i++)
+			if (hb->gap[i][0] <= t0 && hb->gap[i][1] >= t0)
+				hb_end = hb->gap[i][1];
+		printf("# stop from %.3f to %.3f; heartbeat on cpu %d stood still until %.3f\n",
+		       t0, t1, cpu, hb_end);
+		fails += check(hb_end >= t1 - 0.3,
+			       "the heartbeat on cpu %d ran again at %.3f, %.3f s before the release",
+			       cpu, hb_end, t1 - hb_end);
+	}
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	munmap(hb, sizeof(*hb));
+	return fails ? KSFT_FAIL : KSFT_PASS;
+}
+
+/*
+ * 14: the monarch's row describes the function that called crash_stop()
+ * (the test interface's stop_write()), and the kernel's unwinder walks on
+ * from there into the write(2) path.
+ */
+static int test_monarch_regs(void)
+{
+	const struct cs_row *r;
+	int fails = 0;
+
+	fails += stop_all_ipi("ipi_ms=2000");
+	if (fails)
+		return KSFT_FAIL;
+	r = &last.row[self_cpu];
+	fails += check(!strncmp(r->ip, "stop_write+", 11),
+		       "monarch ip=%s, expected stop_write+...", r->ip);
+	fails += check(!strncmp(last.monarch_trace, "stop_write<", 11) &&
+		       strstr(last.monarch_trace, "vfs_write") &&
+		       !strstr(last.monarch_trace, "error"),
+		       "monarch_trace=%s, expected stop_write<...vfs_write...",
+		       last.monarch_trace);
+	printf("# monarch ip=%s trace=%s\n", r->ip, last.monarch_trace);
+	return fails ? KSFT_FAIL : KSFT_PASS;
+}
+
+/*
+ * 15: a cpu_callback's register frame is live: writing it changes what the
+ * CPU resumes with. A CPU spins with interrupts off in a loop that only a
+ * write to its saved %rax ends; the callback writes it.
+ */
+static int test_poke(void)
+{
+	int cpus[CS_MAX_CPUS], cpu, tries, err, fails = 0;
+	char re[128];
+	bool poked = false;
+
+	if (other_cpus(cpus, 1) < 1)
+		return skip("needs 2 online CPUs");
+	cpu = cpus[0];
+	snprintf(re, sizeof(re), "regloop on CPU%d ended by a write to its saved registers", cpu);
+	for (tries = 0; tries < 3 && !poked && !fails; tries++) {
+		cs_dmesg_clear();
+		err = cs_ctl("spin", "cpu=%d irqs=off regloop=1 ms=20000", cpu);
+		fails += check(!err, "spin cpu=%d regloop=1: %s", cpu, strerror(-err));
+		if (err)
+			break;
+		err = run_stop("ipi_ms=50 nmi_ms=2000 cpufn=1 poke=1", NULL);
+		fails += check(!err, "stop: %s", strerror(-err));
+		if (!err) {
+			fails += check(!strcmp(last.row[cpu].how, "nmi"),
+				       "cpu %d how=%s, expected nmi", cpu, last.row[cpu].how);
+			poked = last.poked == 1;
+			if (!poked)
+				printf("# the NMI caught cpu %d outside the loop (ip=%s), again\n",
+				       cpu, last.row[cpu].ip);
+		}
+		if (poked) {
+			int i;
+
+			for (i = 0; i < 50 && cs_dmesg_grep(re, NULL, NULL) < 1; i++)
+				cs_sleep_ms(100);
+			fails += check(cs_dmesg_grep(re, NULL, "dmesg") >= 1,
+				       "the poked loop on cpu %d did not end", cpu);
+		}
+		cs_ctl("spin", "stop");
+	}
+	fails += check(poked, "no cpu_callback found cpu %d in the loop", cpu);
+	return fails ? KSFT_FAIL : KSFT_PASS;
+}
+
+/* The per-CPU CSP counts of /proc/interrupts, by CPU; -1 if absent. */
+static int read_csp(long long *count)
+{
+	char *buf = cs_read_file("/proc/interrupts"), *line, *save = NULL;
+	int col2cpu[CS_MAX_CPUS], ncol = 0, cpu, ret = -1;
+
+	for (cpu = 0; cpu < CS_MAX_CPUS; cpu++)
+		count[cpu] = -1;
+	if (!buf)
+		return -1;
+	line = strtok_r(buf, "\n", &save);
+	for (char *p = line; p && (p = strstr(p, "CPU")); p += 3)
+		if (ncol < CS_MAX_CPUS)
+			col2cpu[ncol++] = atoi(p + 3);
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		char *p = line, *end;
+		int col;
+
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, "CSP:", 4))
+			continue;
+		p += 4;
+		for (col = 0; col < ncol; col++) {
+			long long v = strtoll(p, &end, 10);
+
+			if (end == p)
+				break;
+			count[col2cpu[col]] = v;
+			p = end;
+		}
+		ret = col == ncol ? 0 : -1;
+	}
+	free(buf);
+	return ret;
+}
+
+/* 16: the crash_stop IPI is counted in /proc/interrupts ("CSP"). */
+static int test_interrupts(void)
+{
+	static long long before[CS_MAX_CPUS], after[CS_MAX_CPUS];
+	int cpu, fails = 0;
+
+	if (nr_online < 2)
+		return skip("needs 2 online CPUs");
+	fails += check(read_csp(before) == 0, "no CSP line in /proc/interrupts");
+	fails += stop_all_ipi("ipi_ms=2000");
+	fails += check(read_csp(after) == 0, "no CSP line in /proc/interrupts");
+	if (fails)
+		return KSFT_FAIL;
+	for (cpu = 0; cpu < last.nr_rows; cpu++)
+		if (!strcmp(last.row[cpu].how, "ipi"))
+			fails += check(after[cpu] > before[cpu],
+				       "cpu %d stopped by IPI, CSP count %lld -> %lld",
+				       cpu, before[cpu], after[cpu]);
+	return fails ? KSFT_FAIL : KSFT_PASS;
+}
+
+/* 17: the NMI path is on the kprobe blacklist. */
+static int test_nokprobe(void)
+{
+	static const char * const names[] = {
+		"crash_stop_nmi", "crash_stop_handle_nmi", "crash_stop_handle_ipi",
+		"crash_stop_arch_relax", "crash_stop_arch_now_ns",
+		"crash_stop_arch_send_nmi", "crash_stop_arch_park",
+		"crash_stop_arch_regs_irqs_off", "crash_stop_arch_regs_user",
+		"crash_stop_task_info", "crash_stop_cpu_resumed",
+	};
+	char *list = cs_read_file("/sys/kernel/debug/kprobes/blacklist");
+	unsigned int i;
+	int fails = 0;
+
+	if (!list)
+		return skip("no /sys/kernel/debug/kprobes/blacklist (CONFIG_KPROBES?)");
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		char word[80];
+
+		snprintf(word, sizeof(word), "\t%s\n", names[i]);
+		fails += check(strstr(list, word) != NULL,
+			       "%s is not on the kprobe blacklist", names[i]);
+	}
+	free(list);
+	return fails ? KSFT_FAIL : KSFT_PASS;
+}
+
 static int test_spin1(void)
 {
 	return test_spin(1);
@@ -908,6 +1225,13 @@ static const struct {
 	{ "hotplug", test_hotplug, QUICK },
 	{ "demo_c", test_demo_c, QUICK },
 	{ "demo_rust", test_demo_rust, QUICK },
+	{ "order", test_order, QUICK },
+	{ "slowcpufn", test_slowcpufn, QUICK },
+	{ "late", test_late, QUICK },
+	{ "monarch_regs", test_monarch_regs, QUICK },
+	{ "poke", test_poke, QUICK },
+	{ "interrupts", test_interrupts, QUICK },
+	{ "nokprobe", test_nokprobe, QUICK },
 	{ "hold", test_hold, LONG },
 	{ "cycles", test_cycles, LONG },
 	{ "crash", test_crash, ALONE },

@@ -47,6 +47,7 @@
 struct cs_row {
 	int cpu;
 	char how[16];
+	long long late;
 	long long pid;
 	char comm[64];
 	long long irqs_off;
@@ -64,12 +65,18 @@ struct cs_last {
 	long long nmi;
 	long long escalated;
 	long long missing;
+	long long late;
 	long long offline;
 	long long parked;
 	long long gather_us;
 	long long nested_ret;
 	long long cpufn_runs;
+	long long cpufn_done;
+	long long cpufn_regs_ok;
+	long long cpufn_after_return;
+	long long poked;
 	long long cycles;
+	char monarch_trace[192];
 	int nr_rows;
 	struct cs_row row[CS_MAX_CPUS];
 };
@@ -244,8 +251,8 @@ static inline int cs_key_str(const char *line, const char *key,
 }
 
 /*
- * A row: "cpu=C how=H", and for a stopped CPU (monarch, ipi, nmi, caller)
- * also "pid=P comm=NAME irqs_off=0|1 user=0|1 stop_us=T ip=SYMBOL".
+ * A row: "cpu=C how=H late=0|1", and for a stopped CPU (monarch, ipi, nmi,
+ * caller) also "pid=P comm=NAME irqs_off=0|1 user=0|1 stop_us=T ip=SYMBOL".
  */
 static inline int cs_parse_row(const char *line, struct cs_row *r)
 {
@@ -253,7 +260,8 @@ static inline int cs_parse_row(const char *line, struct cs_row *r)
 
 	memset(r, 0, sizeof(*r));
 	if (cs_key_ll(line, "cpu", &cpu) ||
-	    cs_key_str(line, "how", NULL, r->how, sizeof(r->how)))
+	    cs_key_str(line, "how", NULL, r->how, sizeof(r->how)) ||
+	    cs_key_ll(line, "late", &r->late))
 		return -EPROTO;
 	r->cpu = cpu;
 	if (strcmp(r->how, "monarch") && strcmp(r->how, "ipi") &&
@@ -277,13 +285,16 @@ static inline int cs_read_last(struct cs_last *l)
 {
 	static const char * const keys[] = {
 		"gen", "ret", "monarch", "stopped", "nmi", "escalated",
-		"missing", "offline", "parked", "gather_us", "nested_ret",
-		"cpufn_runs", "cycles",
+		"missing", "late", "offline", "parked", "gather_us",
+		"nested_ret", "cpufn_runs", "cpufn_done", "cpufn_regs_ok",
+		"cpufn_after_return", "poked", "cycles",
 	};
 	long long *vals[] = {
 		&l->gen, &l->ret, &l->monarch, &l->stopped, &l->nmi,
-		&l->escalated, &l->missing, &l->offline, &l->parked,
-		&l->gather_us, &l->nested_ret, &l->cpufn_runs, &l->cycles,
+		&l->escalated, &l->missing, &l->late, &l->offline, &l->parked,
+		&l->gather_us, &l->nested_ret, &l->cpufn_runs, &l->cpufn_done,
+		&l->cpufn_regs_ok, &l->cpufn_after_return, &l->poked,
+		&l->cycles,
 	};
 	char *buf, *line, *save = NULL;
 	unsigned int i;
@@ -304,6 +315,11 @@ static inline int cs_read_last(struct cs_last *l)
 			printf("# last: no %s= in line 1: %s\n", keys[i], line);
 			err = -EPROTO;
 		}
+	}
+	if (cs_key_str(line, "monarch_trace", NULL, l->monarch_trace,
+		       sizeof(l->monarch_trace))) {
+		printf("# last: no monarch_trace= in line 1: %s\n", line);
+		err = -EPROTO;
 	}
 	while (!err && (line = strtok_r(NULL, "\n", &save))) {
 		struct cs_row *r = &l->row[l->nr_rows];
@@ -330,15 +346,17 @@ static inline void cs_print_last(const struct cs_last *l)
 {
 	int i;
 
-	printf("# last: gen=%lld ret=%lld monarch=%lld stopped=%lld nmi=%lld escalated=%lld missing=%lld offline=%lld parked=%lld gather_us=%lld nested_ret=%lld cpufn_runs=%lld cycles=%lld\n",
+	printf("# last: gen=%lld ret=%lld monarch=%lld stopped=%lld nmi=%lld escalated=%lld missing=%lld late=%lld offline=%lld parked=%lld gather_us=%lld nested_ret=%lld cpufn_runs=%lld cpufn_done=%lld cpufn_regs_ok=%lld cpufn_after_return=%lld poked=%lld cycles=%lld monarch_trace=%s\n",
 	       l->gen, l->ret, l->monarch, l->stopped, l->nmi, l->escalated,
-	       l->missing, l->offline, l->parked, l->gather_us, l->nested_ret,
-	       l->cpufn_runs, l->cycles);
+	       l->missing, l->late, l->offline, l->parked, l->gather_us,
+	       l->nested_ret, l->cpufn_runs, l->cpufn_done, l->cpufn_regs_ok,
+	       l->cpufn_after_return, l->poked, l->cycles, l->monarch_trace);
 	for (i = 0; i < l->nr_rows; i++) {
 		const struct cs_row *r = &l->row[i];
 
 		if (!r->comm[0]) {
-			printf("#   cpu=%d how=%s\n", r->cpu, r->how);
+			printf("#   cpu=%d how=%s late=%lld\n", r->cpu, r->how,
+			       r->late);
 			continue;
 		}
 		printf("#   cpu=%d how=%s pid=%lld comm=%s irqs_off=%lld user=%lld stop_us=%lld ip=%s\n",
