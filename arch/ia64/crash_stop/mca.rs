@@ -6,6 +6,7 @@
 
 use super::platform::{Frame, Ia64Cpu};
 use super::{Ia64Hw, IA64_INIT_RESUME, IA64_IPI_DM_INT, IA64_MCA_WAKEUP_VECTOR, NR_CPUS};
+use crate::protocol::How;
 use crate::sync::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::SeqCst};
 
 /// `monarch_cpu == -1`.
@@ -92,10 +93,15 @@ pub struct McaState {
     polling: [AtomicU8; NR_CPUS],
     /// crash_stop glue: number of times an MCA/INIT monarch left.
     leave_seq: AtomicU64,
-    /// crash_stop glue: INIT slave wait deferred by the crash_stop monarch
-    /// (`leave_seq` to wait for, 0 if none) and when it checked in.
+    /// crash_stop glue: rendezvous slave wait deferred by a CPU inside a
+    /// crash_stop generation (`leave_seq` to wait for, 0 if none), when it
+    /// checked in, and which loop it deferred ([`Where::InitSlave`] or
+    /// [`Where::McaRendezvous`]).
     deferred: [AtomicU64; NR_CPUS],
     deferred_at: [AtomicU64; NR_CPUS],
+    deferred_kind: [AtomicU8; NR_CPUS],
+    /// crash_stop glue: the last generation each CPU left as a slave.
+    cs_left: [AtomicU64; NR_CPUS],
     /// Bound of `ia64_wait_for_slaves` (5 s in Linux).
     pub slave_wait_ns: u64,
     /// Times `ia64_wait_for_slaves` gave up on a slave.
@@ -118,6 +124,8 @@ impl McaState {
             leave_seq: AtomicU64::new(0),
             deferred: core::array::from_fn(|_| AtomicU64::new(0)),
             deferred_at: core::array::from_fn(|_| AtomicU64::new(0)),
+            deferred_kind: core::array::from_fn(|_| AtomicU8::new(0)),
+            cs_left: core::array::from_fn(|_| AtomicU64::new(0)),
             slave_wait_ns,
             slave_timeouts: AtomicU32::new(0),
             skipped: AtomicU32::new(0),
@@ -147,9 +155,18 @@ impl McaState {
         )
     }
 
-    /// Whether `cpu` still owes the wait of an INIT slave it deferred.
+    /// Whether `cpu` still owes the wait of a rendezvous slave it deferred.
     pub fn deferred(&self, cpu: u32) -> bool {
         self.deferred[cpu as usize].load(SeqCst) != 0
+    }
+
+    /// Checked in as a slave of the loop `kind`, `cpu` finishes the wait
+    /// later, see [`finish_deferred`].
+    fn defer(&self, cpu: u32, kind: Where, now_ns: u64) {
+        let i = cpu as usize;
+        self.deferred_at[i].store(now_ns, SeqCst);
+        self.deferred_kind[i].store(kind as u8, SeqCst);
+        self.deferred[i].store(self.leaves() + 1, SeqCst);
     }
 
     pub(super) fn count_skipped(&self) {
@@ -179,6 +196,46 @@ impl McaState {
         self.monarch_cpu.store(NO_MONARCH, SeqCst);
         self.leave_seq.fetch_add(1, SeqCst);
     }
+}
+
+/// Whether the calling CPU was held as a slave in crash_stop generation
+/// `gen` (stopped, or answered late), whether or not it has left since.
+fn slave_in<H: Ia64Hw>(p: &Ia64Cpu<H>, gen: u64) -> bool {
+    let cs = p.hw.crash_stop();
+    let me = p.hw.cpu();
+    gen != 0
+        && (matches!(cs.how(me, gen), How::Ipi | How::Nmi | How::Caller) || cs.was_late(me, gen))
+}
+
+/// Whether the calling CPU is inside a crash_stop generation as a slave
+/// (held, or answered late and held), lower on its own stack: the crash_stop
+/// monarch waits, unboundedly, for it to leave, so it must not spin in a
+/// firmware rendezvous now (the rendezvous monarch may be waiting for
+/// crash_stop).
+pub fn held_by_crash_stop<H: Ia64Hw>(p: &Ia64Cpu<H>) -> bool {
+    let hw = &p.hw;
+    let me = hw.cpu();
+    // No later generation starts before this CPU left: if it is inside
+    // one, it is inside `generation()`.
+    let gen = hw.crash_stop().generation();
+    hw.crash_stop().monarch().is_some_and(|m| m != me)
+        && slave_in(p, gen)
+        && hw.mca().cs_left[me as usize].load(SeqCst) != gen
+}
+
+/// Notes that the calling CPU left the crash_stop generation it was held
+/// in (from `Platform::resumed` / `Platform::park`, right after it left).
+pub fn left_crash_stop<H: Ia64Hw>(p: &Ia64Cpu<H>) {
+    // Its monarch may have returned meanwhile, and a new generation
+    // started: the CPU is not a slave of that one (yet), and any value
+    // below it will do.
+    let gen = p.hw.crash_stop().generation();
+    let left = if slave_in(p, gen) {
+        gen
+    } else {
+        gen.saturating_sub(1)
+    };
+    p.hw.mca().cs_left[p.hw.cpu() as usize].store(left, SeqCst);
 }
 
 /// Answers a pending crash_stop request from a rendezvous loop (the
@@ -239,7 +296,17 @@ pub fn rendez_int_handler<H: Ia64Hw>(p: &Ia64Cpu<H>, frame: Frame) {
     mca.set_checkin(cpu, IA64_MCA_RENDEZ_CHECKIN_DONE);
     let frame = frame.at(Where::McaRendezvous);
     let prev = mca.start_polling(cpu, Where::McaRendezvous);
+    // Bounded: the MCA monarch wakes the slaves before it processes.
     hw.sal_mc_rendez();
+    if held_by_crash_stop(p) {
+        // crash_stop: checked in and woken, the CPU goes back to crash_stop's
+        // wait loop and waits for the MCA monarch to leave once it left
+        // crash_stop's generation, see `finish_deferred`.
+        mca.stop_polling(p, prev, frame);
+        mca.defer(cpu, Where::McaRendezvous, hw.itc_ns());
+        hw.local_irq_restore(flags);
+        return;
+    }
     spin_polling(p, frame, |m| m.monarch_cpu.load(SeqCst) != NO_MONARCH);
     mca.stop_polling(p, prev, frame);
     mca.set_checkin(cpu, IA64_MCA_RENDEZ_CHECKIN_NOTDONE);
@@ -329,13 +396,13 @@ pub fn init_handler<H: Ia64Hw>(p: &Ia64Cpu<H>, sos: &mut SalOsState, frame: Fram
 
     if !sos.monarch {
         mca.set_checkin(cpu, IA64_MCA_RENDEZ_CHECKIN_INIT);
-        if cs.monarch() == Some(cpu) {
-            // crash_stop: its monarch never spins in a firmware
+        if cs.monarch() == Some(cpu) || held_by_crash_stop(p) {
+            // crash_stop: its monarch, and a slave it holds (the monarch
+            // waits for it to leave), never spin in a firmware
             // rendezvous (an MCA/INIT monarch may be waiting for its
-            // release); checked in, it finishes the slave's wait after
-            // its release, see `finish_deferred`.
-            mca.deferred_at[cpu as usize].store(hw.itc_ns(), SeqCst);
-            mca.deferred[cpu as usize].store(mca.leaves() + 1, SeqCst);
+            // release); checked in, they finish the slave's wait after
+            // the release, see `finish_deferred`.
+            mca.defer(cpu, Where::InitSlave, hw.itc_ns());
             return;
         }
         let f = frame.at(Where::InitSlave);
@@ -362,7 +429,11 @@ pub fn init_handler<H: Ia64Hw>(p: &Ia64Cpu<H>, sos: &mut SalOsState, frame: Fram
     mca.left();
 }
 
-/// Ends an INIT slave wait the crash_stop monarch deferred: once a
+/// Ends a rendezvous slave wait deferred by a CPU inside a crash_stop
+/// generation (its monarch, or a held slave).
+///
+/// A deferred MCA rendezvous wait ends, as `ia64_mca_rendez_int_handler`'s
+/// own, when no monarch is there. A deferred INIT slave wait ends once a
 /// monarch left after its check-in (as a Linux slave would see it), or, for
 /// a check-in that came after the rendezvous it belonged to, once no monarch
 /// is there, no other CPU is checked in and the monarch's
@@ -370,8 +441,11 @@ pub fn init_handler<H: Ia64Hw>(p: &Ia64Cpu<H>, sos: &mut SalOsState, frame: Fram
 /// in" alone, which holds before an all-slaves INIT collected its last
 /// slave, nor the time bound alone, which an all-slaves INIT delayed by
 /// crash_stop may exceed, would do: each lets the slave count drop before
-/// the last slave arrives, and nobody is ever promoted.) With `wait`, spins
-/// until then.
+/// the last slave arrives, and nobody is ever promoted.)
+///
+/// With `wait` (called once the CPU is out of the generation), spins until
+/// then in the loop it deferred, answering crash_stop from it like the
+/// other slaves of the rendezvous.
 pub fn finish_deferred<H: Ia64Hw>(p: &Ia64Cpu<H>, wait: bool) {
     let hw = &p.hw;
     let mca = hw.mca();
@@ -380,24 +454,32 @@ pub fn finish_deferred<H: Ia64Hw>(p: &Ia64Cpu<H>, wait: bool) {
     if until == 0 {
         return;
     }
-    loop {
-        let stale = || {
-            mca.monarch_cpu.load(SeqCst) == NO_MONARCH
+    let kind = Where::from_u8(mca.deferred_kind[me as usize].load(SeqCst));
+    let over = || {
+        let no_monarch = mca.monarch_cpu.load(SeqCst) == NO_MONARCH;
+        if kind == Where::McaRendezvous {
+            return no_monarch;
+        }
+        mca.leaves() >= until
+            || (no_monarch
                 && mca.mca_count.load(SeqCst) == 0
                 && hw
                     .itc_ns()
                     .saturating_sub(mca.deferred_at[me as usize].load(SeqCst))
                     > mca.slave_wait_ns
                 && (0..hw.nr_cpus())
-                    .all(|c| c == me || mca.checkin(c) == IA64_MCA_RENDEZ_CHECKIN_NOTDONE)
-        };
-        if mca.leaves() >= until || stale() {
-            break;
-        }
-        if !wait || mca.deferred[me as usize].load(SeqCst) != until {
+                    .all(|c| c == me || mca.checkin(c) == IA64_MCA_RENDEZ_CHECKIN_NOTDONE))
+    };
+    if !over() {
+        if !wait {
             return;
         }
-        hw.cpu_relax();
+        let frame = hw.interrupted_frame().at(kind);
+        let prev = mca.start_polling(me, kind);
+        spin_polling(p, frame, |m| {
+            m.deferred[me as usize].load(SeqCst) == until && !over()
+        });
+        mca.stop_polling(p, prev, frame);
     }
     // A nested context (an interruption taken in `cpu_relax`) may have
     // finished it meanwhile: only one of them checks out.
@@ -406,6 +488,8 @@ pub fn finish_deferred<H: Ia64Hw>(p: &Ia64Cpu<H>, wait: bool) {
         .is_ok()
     {
         mca.set_checkin(me, IA64_MCA_RENDEZ_CHECKIN_NOTDONE);
-        mca.init_slaves.fetch_sub(1, SeqCst);
+        if kind == Where::InitSlave {
+            mca.init_slaves.fetch_sub(1, SeqCst);
+        }
     }
 }

@@ -66,13 +66,23 @@
 //!    place, as the SAL rendezvous itself polls `IRR` for the wakeup.
 //! 4. Monarchs never wait for crash_stop while they hold a rendezvous: the
 //!    MCA/INIT monarchs do not poll crash_stop (a crash_stop INIT reaching
-//!    them stays latched until they leave, as PSR.mc masks it), and the
-//!    crash_stop monarch never spins in a firmware rendezvous: an INIT that
-//!    makes it a slave checks it in and returns at once; it finishes the
-//!    slave's wait (for the MCA/INIT monarch to leave) after its own release
-//!    ([`crate::protocol::Platform::released`]), when nobody waits for it.
-//!    With each side only ever waiting for the other's *slaves*, which
-//!    answer from their loops, there is no deadlock.
+//!    them stays latched until they leave, as PSR.mc masks it), and no CPU
+//!    inside a crash_stop generation (its monarch, or a slave it holds,
+//!    late ones included: the monarch waits, unboundedly, for every slave
+//!    to leave) spins in a firmware rendezvous: an INIT that makes it a
+//!    slave, or an MCA rendezvous it joins from its wait loop, checks it in
+//!    (and lets SAL wake it) and returns at once; it finishes the slave's
+//!    wait (for the MCA/INIT monarch to leave) once out of the generation
+//!    ([`crate::protocol::Platform::released`] for the monarch,
+//!    [`crate::protocol::Platform::resumed`] or `park` for a slave),
+//!    answering crash_stop from that wait like the other slaves of the
+//!    rendezvous. With each side only ever waiting for the other's
+//!    *slaves*, which answer from their loops and are never held up by
+//!    the other side, there is no deadlock. (Without the slaves' deferral,
+//!    a rendezvous monarch calling crash_stop waits for the election while
+//!    the crash_stop monarch waits for its slaves to leave, and they spin
+//!    in that monarch's rendezvous: the model's racing test deadlocked on
+//!    it once the protocol's release wait became unbounded.)
 //!
 //! Where this departs from Linux (each found by the model's tests):
 //!
@@ -89,14 +99,16 @@
 //! Limits: the crash_stop waits (`ipi_wait_ns + nmi_wait_ns`) must exceed
 //! the time SAL holds a rendezvoused CPU before the MCA monarch's wakeup,
 //! or that CPU is reported `Missing` (it answers as soon as it is back in
-//! the OS loop). An INIT that crash_stop sent and an INIT-button INIT
-//! landing on the same CPU coalesce into one, which crash_stop claims: that
-//! CPU then misses the INIT rendezvous (its monarch's bounded
-//! `ia64_wait_for_slaves` reports it), unless a monarch is already
-//! waiting for it. A crash_stop monarch that takes a second, concurrent
-//! MCA waits in `mca_cpu` for the first MCA monarch; if that one calls
-//! crash_stop meanwhile, each waits for the other (kdump on Linux had the
-//! same hazard); the tests do not inject that case.
+//! the OS loop, and is then held as a late CPU until the release). An INIT
+//! that crash_stop sent and an INIT-button INIT landing on the same CPU
+//! coalesce into one, which crash_stop claims: that CPU then misses the
+//! INIT rendezvous (its monarch's bounded `ia64_wait_for_slaves` reports
+//! it), unless a monarch is already waiting for it. A crash_stop monarch
+//! that takes a second, concurrent MCA waits in `mca_cpu` for the first MCA
+//! monarch; if that one calls crash_stop meanwhile, each waits for the
+//! other (kdump on Linux had the same hazard); so does a slave held by
+//! crash_stop that takes a second, concurrent MCA (the crash_stop monarch
+//! waits for it to leave); the tests do not inject these cases.
 
 pub mod mca;
 pub mod platform;
@@ -176,8 +188,9 @@ pub trait Ia64Hw: Sized {
     /// `notify_die(event, ...)`: the die notifier chain at the monarch's
     /// processing points (kdump, a debugger, or crash_stop users hook here).
     fn notify_die(&self, event: Die, p: &Ia64Cpu<Self>, frame: Frame);
-    /// Called on a CPU once crash_stop recorded it (`crash_save_this_cpu`
-    /// would go here).
+    /// Called on a CPU once crash_stop recorded it, before the record is
+    /// published: the monarch's callback starts only after it returned
+    /// (`crash_save_this_cpu` would go here).
     fn note_stopped(&self, rec: &Ia64Regs, payload: usize);
     /// Stops the CPU for good (`kdump_cpu_freeze`'s final spin, or the SAL
     /// boot rendezvous). Returns only when the simulation is torn down.

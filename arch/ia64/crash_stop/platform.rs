@@ -84,7 +84,13 @@ impl<H: Ia64Hw> Ia64Cpu<H> {
 impl<H: Ia64Hw> Platform for Ia64Cpu<H> {
     type Record = Ia64Regs;
     type Ctx = Frame;
+    type Payload = usize;
     const EMPTY_RECORD: Ia64Regs = Ia64Regs::EMPTY;
+    const EMPTY_PAYLOAD: usize = 0;
+    /// `cpu_relax()` (`hint @pause`) plus an `IRR` poll takes well over a
+    /// nanosecond on any Itanium: the count bound of a wait is then at
+    /// least as long as its clock bound.
+    const RELAX_MIN_NS: u64 = 1;
 
     fn this_cpu(&self) -> u32 {
         self.hw.cpu()
@@ -150,17 +156,24 @@ impl<H: Ia64Hw> Platform for Ia64Cpu<H> {
         };
     }
 
-    fn stopped(&self, _cpu: u32, rec: &Ia64Regs, payload: usize) {
-        self.hw.note_stopped(rec, payload);
+    fn stopped(&self, _cpu: u32, rec: &Ia64Regs, _frame: Frame, payload: &usize) {
+        self.hw.note_stopped(rec, *payload);
     }
 
     fn park(&self) {
+        // Out of the generation: finish a rendezvous wait deferred while
+        // held, so that the rendezvous does not wait for a parked CPU.
+        mca::left_crash_stop(self);
+        mca::finish_deferred(self, true);
         self.hw.halt();
     }
 
     fn resumed(&self) {
         // Nothing to resynchronise in the simulation; the kernel would
-        // touch the watchdogs and the sched clock of this CPU here.
+        // touch the watchdogs and the sched clock of this CPU here. Out of
+        // the generation, finish a rendezvous wait deferred while held.
+        mca::left_crash_stop(self);
+        mca::finish_deferred(self, true);
     }
 
     fn released(&self, stay: bool) {
