@@ -25,13 +25,28 @@
 //! [`Platform::now_ns`] is a virtual clock that only the monarch advances,
 //! by [`TICK_NS`] per [`Platform::relax`], and only while no interrupt is
 //! deliverable-but-not-yet-taken and no CPU is half way through taking one
-//! (or spinning in `run()` before noticing its request). On hardware an
+//! up to its publication (its per-CPU callback included), nor spinning in
+//! `run()` before noticing its request. On hardware an
 //! interrupt reaches an interrupt-enabled CPU within microseconds; here a
 //! thread can wait milliseconds for a core, and a real clock would make the
 //! IPI-vs-NMI outcome depend on the host scheduler. With the virtual clock a
 //! CPU with interrupts on is always stopped by the IPI, a CPU with
 //! interrupts off always by the NMI, a wedged CPU is always missing, and the
 //! wait lengths are counted in monarch loop iterations.
+//!
+//! A relax that does not advance the clock takes 0 virtual ns, so the sim's
+//! [`Platform::RELAX_MIN_NS`] is 1: the protocol's count bound on a wait
+//! (`wait / RELAX_MIN_NS + 1` relax calls) is then far longer than its
+//! clock bound, and only ends a wait when the clock stands still
+//! ([`Machine::set_frozen_clock`]).
+//!
+//! # Knobs of the scenario tests
+//!
+//! Slow or crashing per-CPU callbacks ([`Machine::set_slow_stop`],
+//! [`Machine::set_crash_in_stop`], [`Machine::set_crash_when_held`]), a `Late` CPU
+//! that recovers exactly when it is given up on
+//! ([`Machine::set_late_until_given_up`]), a frozen clock, and the knobs of
+//! the regression tests of earlier protocol bugs.
 
 use crate::protocol::{CrashStop, Error, Held, How, Outcome, Params, Platform};
 use crate::rng::Rng;
@@ -73,8 +88,9 @@ pub enum Mode {
     Offline,
     /// Starts the episode still wedged in NMI context (latched NMIs of the
     /// previous episode stay latched), recovers after a random number of
-    /// its loop iterations and then idles: `Missing`, or stopped by IPI or
-    /// NMI, depending on when it recovers.
+    /// its loop iterations, or (one time in two) as soon as it is given up
+    /// on, and then idles: `Missing` (and late if it answered before the
+    /// release), or stopped by IPI or NMI, depending on when it recovers.
     Late,
 }
 
@@ -146,8 +162,15 @@ pub struct Snapshot {
     pub nested: Result<(), Error>,
     /// Whether every slave reported stopped was really held in its handler.
     pub all_held: bool,
+    /// Whether every slave reported stopped had finished its per-CPU
+    /// callback (`stopped()`) before the monarch's callback looked.
+    pub all_done: bool,
     /// The outcome as the callback saw it.
     pub outcome: Outcome,
+    /// The outcome in the `finish` step of `run_full` (late count final).
+    pub final_outcome: Outcome,
+    /// `Held::late(cpu)` of every CPU in the `finish` step.
+    pub late: Vec<bool>,
 }
 
 /// Result of one `run()` call on one CPU.
@@ -173,6 +196,8 @@ struct CpuState {
     /// Between `stopped()` and the return of the handler that stopped it.
     in_stop: AtomicBool,
     stop_gen: AtomicU64,
+    /// The generation whose `stopped()` last returned.
+    stop_done_gen: AtomicU64,
     parked: AtomicBool,
     marker: AtomicU64,
     ack_epoch: AtomicU64,
@@ -192,6 +217,22 @@ struct CpuState {
     hold_monarch_capture: AtomicBool,
     nested_in_release: AtomicBool,
     nested_result: Mutex<Option<Result<Outcome, Error>>>,
+    /// `stopped()` takes this many real microseconds.
+    slow_stop_us: AtomicU64,
+    /// The virtual clock runs during a slow `stopped()` (so the monarch
+    /// can give up on the CPU while it is still in it).
+    slow_stop_quiet: AtomicBool,
+    in_slow_stop: AtomicBool,
+    /// A `Late` CPU recovers when its slot is given up on, not at random.
+    late_until_given_up: AtomicBool,
+    /// `stopped()` calls `crashed()`, then the CPU is dead.
+    crash_in_stop: AtomicBool,
+    /// The first `relax()` while held calls `crashed()`, then the CPU is
+    /// dead.
+    crash_when_held: AtomicBool,
+    /// Dead after `crashed()` (until the machine is torn down).
+    crashed: AtomicBool,
+    crashed_result: Mutex<Option<bool>>,
 }
 
 impl CpuState {
@@ -213,6 +254,11 @@ pub struct Machine {
     vclock: AtomicU64,
     shutdown: AtomicBool,
     params: Mutex<Params>,
+    /// The generation the current episode runs (callers race for one).
+    episode_gen: AtomicU64,
+    frozen_clock: AtomicBool,
+    hold_us: AtomicU64,
+    ran_free: AtomicU32,
     barrier: AtomicU32,
     ncallers: AtomicU32,
     monarch_returned_gen: AtomicU64,
@@ -238,6 +284,9 @@ pub struct Episode {
     pub callers: Vec<u32>,
     /// Parameters of every call.
     pub params: Params,
+    /// How long the monarch's callback takes, in real microseconds (the
+    /// hold: late CPUs answer during it).
+    pub hold_us: u64,
 }
 
 /// What happened during an episode.
@@ -261,8 +310,13 @@ pub struct Report {
     pub unclaimed_nmis: Vec<u32>,
     /// Which CPUs are parked for good.
     pub parked: Vec<bool>,
-    /// Times a stopped slave was still spinning after its monarch returned.
+    /// Times a stopped slave was still spinning, or still working in its
+    /// per-CPU callback, after its monarch's `finish` step (every slave
+    /// must have left by then).
     pub late_spins: u32,
+    /// Times a `Late` CPU given up on returned from the handler of its
+    /// interrupt before the monarch's callback returned.
+    pub ran_free: u32,
     /// Captures or `stopped()` calls made on behalf of another CPU, or with
     /// another generation's payload.
     pub wrong_cpu: u32,
@@ -296,6 +350,10 @@ impl Machine {
                 stay: false,
                 payload: 0,
             }),
+            episode_gen: AtomicU64::new(0),
+            frozen_clock: AtomicBool::new(false),
+            hold_us: AtomicU64::new(0),
+            ran_free: AtomicU32::new(0),
             barrier: AtomicU32::new(0),
             ncallers: AtomicU32::new(0),
             monarch_returned_gen: AtomicU64::new(0),
@@ -378,16 +436,74 @@ impl Machine {
         *self.cpus[cpu as usize].nested_result.lock().unwrap()
     }
 
+    /// Makes every `stopped()` of `cpu` take `us` real microseconds. With
+    /// `quiet` the virtual clock runs meanwhile, so a callback longer than
+    /// the waits gets the CPU given up on while it is in it; otherwise the
+    /// clock stands still until the CPU published its record.
+    pub fn set_slow_stop(&self, cpu: u32, us: u64, quiet: bool) {
+        let c = &self.cpus[cpu as usize];
+        c.slow_stop_quiet.store(quiet, Release);
+        c.slow_stop_us.store(us, Release);
+    }
+
+    /// Makes `cpu`, in [`Mode::Late`], recover exactly when the monarch
+    /// gives up on it (instead of after a random number of iterations):
+    /// it then takes its latched NMI late, during the hold.
+    pub fn set_late_until_given_up(&self, cpu: u32) {
+        self.cpus[cpu as usize]
+            .late_until_given_up
+            .store(true, Release);
+    }
+
+    /// Makes `cpu` crash in its next `stopped()`: it calls
+    /// `CrashStop::crashed()` there and never returns (until the machine is
+    /// torn down).
+    pub fn set_crash_in_stop(&self, cpu: u32) {
+        self.cpus[cpu as usize].crash_in_stop.store(true, Release);
+    }
+
+    /// Makes `cpu` crash in its first `relax()` once stopped (published,
+    /// waiting for the release): it calls `CrashStop::crashed()` and never
+    /// returns (until the machine is torn down).
+    pub fn set_crash_when_held(&self, cpu: u32) {
+        self.cpus[cpu as usize].crash_when_held.store(true, Release);
+    }
+
+    /// What `CrashStop::crashed()` returned on `cpu`, if it crashed.
+    pub fn crashed_result(&self, cpu: u32) -> Option<bool> {
+        *self.cpus[cpu as usize].crashed_result.lock().unwrap()
+    }
+
+    /// Stops (or restarts) the virtual clock: `now_ns()` then returns the
+    /// same value for ever, and every wait of the protocol can only end by
+    /// its count of `relax()` calls.
+    pub fn set_frozen_clock(&self, frozen: bool) {
+        self.frozen_clock.store(frozen, Release);
+    }
+
     /// Whether no deliverable interrupt and no pending arrival is in flight
     /// (the monarch `me` may advance the clock).
     fn quiescent(&self, me: u32) -> bool {
         let gen = self.cs.generation();
         for (i, c) in self.cpus[..self.n].iter().enumerate() {
             let i = i as u32;
-            if i == me || !c.online.load(Acquire) || c.parked.load(Acquire) {
+            if i == me
+                || !c.online.load(Acquire)
+                || c.parked.load(Acquire)
+                || c.crashed.load(Acquire)
+            {
                 continue;
             }
-            if c.delivering.load(SeqCst)
+            // A CPU taking an interrupt counts until its slot is published
+            // (or given up on), unless it is in a slow per-CPU callback
+            // that lets the clock run.
+            let delivering = c.delivering.load(SeqCst)
+                && !(c.in_slow_stop.load(SeqCst) && c.slow_stop_quiet.load(Acquire))
+                && !matches!(
+                    self.cs.how(i, gen),
+                    How::Ipi | How::Nmi | How::Caller | How::Missing
+                );
+            if delivering
                 || (c.ipi_pending.load(SeqCst) && !c.irqs_off.load(SeqCst))
                 || (c.nmi_pending.load(SeqCst) && !c.in_nmi.load(SeqCst))
             {
@@ -414,6 +530,7 @@ impl Machine {
         wait_until("previous episode did not end", || {
             self.cpus[..n].iter().all(|c| {
                 c.parked.load(Acquire)
+                    || c.crashed.load(Acquire)
                     || (!c.in_stop.load(Acquire)
                         && !c.delivering.load(Acquire)
                         && !c.in_run.load(Acquire))
@@ -429,7 +546,9 @@ impl Machine {
             *c.result.lock().unwrap() = None;
         }
         self.late_spins.store(0, Relaxed);
+        self.ran_free.store(0, Relaxed);
         self.wrong_cpu.store(0, Relaxed);
+        self.episode_gen.store(self.cs.generation() + 1, Release);
         let epoch = self.epoch.load(Acquire) + 1;
         for (cpu, c) in self.cpus[..n].iter().enumerate() {
             if c.parked.load(Acquire) {
@@ -441,6 +560,7 @@ impl Machine {
         }
         let mut params = ep.params;
         params.payload = epoch as usize;
+        self.hold_us.store(ep.hold_us, Release);
         *self.params.lock().unwrap() = params;
         self.barrier.store(0, Release);
         self.ncallers.store(ep.callers.len() as u32, Release);
@@ -455,9 +575,11 @@ impl Machine {
         // Every live CPU has applied its mode before anybody calls run():
         // callers wait for it at the barrier.
         wait_until("CPUs did not take the new episode", || {
-            self.cpus[..n]
-                .iter()
-                .all(|c| c.parked.load(Acquire) || c.ack_epoch.load(Acquire) == epoch)
+            self.cpus[..n].iter().all(|c| {
+                c.parked.load(Acquire)
+                    || c.crashed.load(Acquire)
+                    || c.ack_epoch.load(Acquire) == epoch
+            })
         });
         self.barrier.fetch_add(1 << 16, AcqRel);
         for &cpu in &ep.callers {
@@ -475,9 +597,16 @@ impl Machine {
             }
             winner || !ep.params.stay
         });
+        // Late CPUs are not `in_stop` (unless given up on in `stopped()`):
+        // wait for them to be out of their handler too (`resumed()` runs
+        // after they left the generation).
         wait_until("a slave did not leave after the release", || {
             self.cpus[..n].iter().all(|c| {
-                c.parked.load(Acquire) || (!c.in_stop.load(Acquire) && !c.in_run.load(Acquire))
+                c.parked.load(Acquire)
+                    || c.crashed.load(Acquire)
+                    || (!c.in_stop.load(Acquire)
+                        && !c.in_run.load(Acquire)
+                        && !c.delivering.load(SeqCst))
             })
         });
         let cpus = &self.cpus[..n];
@@ -502,6 +631,7 @@ impl Machine {
                 .collect(),
             parked: cpus.iter().map(|c| c.parked.load(Acquire)).collect(),
             late_spins: self.late_spins.load(Acquire),
+            ran_free: self.ran_free.load(Acquire),
             wrong_cpu: self.wrong_cpu.load(Acquire),
         }
     }
@@ -530,6 +660,7 @@ impl SimCpu {
         let mut called = 0;
         let mut window = 0u32;
         let mut late = 0u32;
+        let mut late_at_give_up = false;
         while !m.shutdown.load(Acquire) {
             let epoch = m.epoch.load(Acquire);
             if epoch != seen {
@@ -540,7 +671,14 @@ impl SimCpu {
                     // Stays in (or enters) NMI context for a while.
                     c.in_nmi.store(true, SeqCst);
                     c.irqs_off.store(true, SeqCst);
-                    late = 1 + rng.below(30) as u32;
+                    // Half of them (or all, with the knob) recover when they
+                    // are given up on, and answer during the hold.
+                    late_at_give_up = c.late_until_given_up.load(Acquire) || rng.percent(50);
+                    late = if late_at_give_up {
+                        1
+                    } else {
+                        1 + rng.below(30) as u32
+                    };
                 } else {
                     late = 0;
                     c.in_nmi.store(mode == Mode::Wedged, SeqCst);
@@ -559,7 +697,11 @@ impl SimCpu {
                 self.call();
                 continue;
             }
-            if late > 0 && m.barrier.load(Acquire) >= 1 << 16 {
+            if late > 0
+                && m.barrier.load(Acquire) >= 1 << 16
+                && (!late_at_give_up
+                    || m.cs.how(self.id, m.episode_gen.load(Acquire)) == How::Missing)
+            {
                 // Count the recovery from the start of the calls.
                 late -= 1;
                 if late == 0 {
@@ -602,6 +744,13 @@ impl SimCpu {
             c.stop_gen.load(Relaxed),
         );
         c.delivering.store(true, SeqCst);
+        // A `Late` CPU taking its interrupt after it was given up on, while
+        // the generation is held: it must not return before the monarch's
+        // callback did (it is held until the release).
+        let gen = self.m.episode_gen.load(Acquire);
+        let given_up = c.mode() == Mode::Late
+            && self.m.cs.how(self.id, gen) == How::Missing
+            && self.m.callback_done_gen.load(SeqCst) < gen;
         if pending.swap(false, SeqCst) {
             let ctx = self.ctx(nmi);
             c.irqs_off.store(true, SeqCst);
@@ -615,6 +764,9 @@ impl SimCpu {
                 self.m.cs.on_ipi(self, ctx);
             }
             c.irqs_off.store(ctx.irqs_were_off, SeqCst);
+            if given_up && self.m.callback_done_gen.load(SeqCst) < gen {
+                self.m.ran_free.fetch_add(1, Relaxed);
+            }
         }
         c.stop_gen.store(saved.2, Relaxed);
         c.in_stop.store(saved.1, Release);
@@ -658,18 +810,25 @@ impl SimCpu {
         }
         c.in_run.store(true, SeqCst);
         let ctx = self.ctx(false);
-        let mut held = None;
-        let res = m.cs.run(self, &params, ctx, |h| {
-            held = Some(self.inspect(h, &params))
-        });
-        if let Ok((out, ())) = &res {
-            m.monarch_returned_gen.fetch_max(out.generation, SeqCst);
-        }
+        let res = m.cs.run_full(
+            self,
+            &params,
+            ctx,
+            |h| self.inspect(h, &params),
+            |h, snap| {
+                snap.late = (0..m.n as u32).map(|cpu| h.late(cpu)).collect();
+                snap.final_outcome = *h.outcome();
+                // Every slave has left: none may spin or work from here on.
+                m.monarch_returned_gen
+                    .fetch_max(h.outcome().generation, SeqCst);
+            },
+        );
         c.irqs_off.store(was_off, SeqCst);
-        *c.result.lock().unwrap() = Some(CallResult {
-            res: res.map(|(o, ())| o),
-            held,
-        });
+        let (res, held) = match res {
+            Ok((out, snap)) => (Ok(out), Some(snap)),
+            Err(e) => (Err(e), None),
+        };
+        *c.result.lock().unwrap() = Some(CallResult { res, held });
         c.in_stop.store(false, Release);
         c.in_run.store(false, SeqCst);
     }
@@ -681,18 +840,34 @@ impl SimCpu {
         let table: Vec<_> = (0..m.n as u32)
             .map(|cpu| (h.how(cpu), h.with_record(cpu, |r| *r)))
             .collect();
+        let slave = |how: &How| matches!(how, How::Ipi | How::Nmi | How::Caller);
         let all_held = table.iter().enumerate().all(|(cpu, (how, _))| {
             let c = &m.cpus[cpu];
-            !matches!(how, How::Ipi | How::Nmi | How::Caller)
-                || (c.in_stop.load(Acquire) && c.stop_gen.load(Acquire) == out.generation)
+            !slave(how) || (c.in_stop.load(Acquire) && c.stop_gen.load(Acquire) == out.generation)
         });
-        let nested = m.cs.run(self, params, self.ctx(false), |_| ()).map(|_| ());
+        let all_done = table.iter().enumerate().all(|(cpu, (how, _))| {
+            !slave(how) || m.cpus[cpu].stop_done_gen.load(SeqCst) == out.generation
+        });
+        // A resuming nested call (a stay-stopped one from the callback is
+        // served by the held generation).
+        let resume = Params {
+            stay: false,
+            ..*params
+        };
+        let nested = m.cs.run(self, &resume, self.ctx(false), |_| ()).map(|_| ());
+        let hold = m.hold_us.load(Acquire);
+        if hold > 0 {
+            thread::sleep(Duration::from_micros(hold));
+        }
         m.callback_done_gen.store(out.generation, SeqCst);
         Snapshot {
             table,
             nested,
             all_held,
+            all_done,
             outcome: out,
+            final_outcome: Outcome::default(),
+            late: Vec::new(),
         }
     }
 
@@ -727,12 +902,29 @@ impl SimCpu {
         c.in_nmi.store(false, SeqCst);
         *c.nested_result.lock().unwrap() = Some(res);
     }
+
+    /// The CPU oopses while held: the die path calls `crashed()`, then the
+    /// CPU never runs again (until the machine is torn down).
+    fn crash(&self) {
+        let c = self.st();
+        let r = self.m.cs.crashed(self);
+        *c.crashed_result.lock().unwrap() = Some(r);
+        c.crashed.store(true, SeqCst);
+        while !self.m.shutdown.load(Acquire) {
+            thread::park_timeout(Duration::from_millis(5));
+        }
+    }
 }
 
 impl Platform for SimCpu {
     type Record = Record;
     type Ctx = Ctx;
+    type Payload = usize;
     const EMPTY_RECORD: Record = Record::EMPTY;
+    const EMPTY_PAYLOAD: usize = 0;
+    /// See the module documentation: a relax that does not advance the
+    /// virtual clock takes 0 virtual ns.
+    const RELAX_MIN_NS: u64 = 1;
 
     fn this_cpu(&self) -> u32 {
         self.id
@@ -772,6 +964,10 @@ impl Platform for SimCpu {
         {
             m.late_spins.fetch_add(1, Relaxed);
         }
+        if c.in_stop.load(Relaxed) && c.crash_when_held.swap(false, AcqRel) {
+            self.crash();
+            return;
+        }
         if c.stall_caller.load(Acquire) && c.in_run.load(Acquire) && m.cs.monarch() != Some(self.id)
         {
             self.stall();
@@ -781,7 +977,7 @@ impl Platform for SimCpu {
         }
         self.poll();
         if m.cs.monarch() == Some(self.id) {
-            if m.quiescent(self.id) {
+            if !m.frozen_clock.load(Acquire) && m.quiescent(self.id) {
                 m.vclock.fetch_add(TICK_NS, SeqCst);
             }
             thread::yield_now();
@@ -814,15 +1010,35 @@ impl Platform for SimCpu {
         };
     }
 
-    fn stopped(&self, cpu: u32, rec: &Record, payload: usize) {
+    fn stopped(&self, cpu: u32, rec: &Record, ctx: Ctx, payload: &usize) {
+        let m = &self.m;
         let c = self.st();
-        if cpu != self.id || rec.cpu != cpu || payload != self.m.params.lock().unwrap().payload {
-            self.m.wrong_cpu.fetch_add(1, Relaxed);
+        if cpu != self.id
+            || rec.cpu != cpu
+            || rec.marker != ctx.marker
+            || *payload != m.params.lock().unwrap().payload
+        {
+            m.wrong_cpu.fetch_add(1, Relaxed);
         }
+        // The CPU is inside this generation: no later one has started.
+        let gen = m.cs.generation();
         c.stops.fetch_add(1, Relaxed);
-        c.stop_gen.store(self.m.cs.generation(), Relaxed);
+        c.stop_gen.store(gen, Relaxed);
         c.in_stop.store(true, Release);
-        c.delivering.store(false, SeqCst);
+        if c.crash_in_stop.swap(false, AcqRel) {
+            self.crash();
+        }
+        let slow = c.slow_stop_us.load(Acquire);
+        if slow > 0 {
+            c.in_slow_stop.store(true, SeqCst);
+            thread::sleep(Duration::from_micros(slow));
+            c.in_slow_stop.store(false, SeqCst);
+        }
+        // Still working for a generation whose monarch is done with it?
+        if m.monarch_returned_gen.load(SeqCst) >= gen && !c.crashed.load(Acquire) {
+            m.late_spins.fetch_add(1, Relaxed);
+        }
+        c.stop_done_gen.store(gen, SeqCst);
     }
 
     fn park(&self) {

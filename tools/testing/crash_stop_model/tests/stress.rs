@@ -15,9 +15,16 @@
 //!   `Offline` (never sent anything), earlier-parked ones `Parked`;
 //! * the outcome's counters match the table;
 //! * a nested call from the callback returns `Error::Nested`;
-//! * no slave spun in its wait loop after the monarch returned, and all
-//!   slaves left their handlers (resume), or, with stay-stopped, every
-//!   stopped slave parked for good.
+//! * every per-CPU callback of a stopped slave returned before the
+//!   monarch's callback started;
+//! * a CPU that answered after it was given up on (`Late` mode) is `Missing`,
+//!   reported late (`was_late`, `Held::late` in the finish step,
+//!   `Outcome::late`), and held until the release like the others (resumed
+//!   or parked with them), never back from its handler before the monarch's
+//!   callback returned;
+//! * no slave spun in its wait loop, or worked in its per-CPU callback,
+//!   after the monarch's finish step, and all slaves left their handlers
+//!   (resume), or, with stay-stopped, every held slave parked for good.
 //!
 //! Set `CRASH_STOP_SEED` to replay another seed.
 
@@ -69,6 +76,7 @@ fn stress(n: usize, runs: usize) {
                     if ep.params.stay {
                         *seen.entry("stay".into()).or_default() += 1;
                     }
+                    *seen.entry("late".into()).or_default() += u64::from(held.final_outcome.late);
                     let stale: u32 = r.unclaimed_nmis.iter().sum();
                     *seen.entry("unclaimed_nmis".into()).or_default() += u64::from(stale);
                 }

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use crash_stop_model::protocol::{Error, How, Params};
+use crash_stop_model::protocol::{Error, How, Outcome, Params};
 use crash_stop_model::rng::Rng;
 use crash_stop_model::sim::{marker, Episode, Machine, Mode, Report, TICK_NS};
 
@@ -55,6 +55,7 @@ pub fn random_episode(rng: &mut Rng, parked: &[bool]) -> Episode {
         modes,
         callers,
         params: params(5 + rng.below(40), 5 + rng.below(40), rng.percent(2)),
+        hold_us: if rng.percent(20) { rng.below(300) } else { 0 },
     }
 }
 
@@ -101,8 +102,12 @@ pub fn check(
     }
     let out = res.res.unwrap();
     let held = res.held.as_ref().ok_or("monarch without callback")?;
-    if held.outcome != out {
-        return Err("callback and run() disagree on the outcome".into());
+    // The late count is only known after the release.
+    if held.outcome != (Outcome { late: 0, ..out }) || held.final_outcome != out {
+        return Err(format!(
+            "callback, finish and run() disagree on the outcome: {:?} {:?} {out:?}",
+            held.outcome, held.final_outcome
+        ));
     }
     if out.generation != last_gen + 1 || out.monarch != winner {
         return Err(format!("bad generation/monarch {out:?} after {last_gen}"));
@@ -113,19 +118,45 @@ pub fn check(
     if !held.all_held {
         return Err("a slave reported stopped was not held".into());
     }
+    if !held.all_done {
+        return Err("the callback ran before a slave's per-CPU callback returned".into());
+    }
     if r.late_spins != 0 {
         return Err(format!(
-            "{} slave spins after the monarch returned",
+            "{} slave spins or callbacks after the monarch's finish step",
             r.late_spins
+        ));
+    }
+    if r.ran_free != 0 {
+        return Err(format!(
+            "{} late CPUs left their handler before the release",
+            r.ran_free
         ));
     }
     if r.wrong_cpu != 0 {
         return Err("a record or stopped() went to the wrong CPU/payload".into());
     }
     let (mut stopped, mut by_nmi, mut missing, mut offline, mut parked) = (0, 0, 0, 0, 0);
+    let mut late = 0;
     for cpu in 0..m.n as u32 {
         let i = cpu as usize;
         let (how, rec) = held.table[i];
+        let was_late = m.cs.was_late(cpu, out.generation);
+        if held.late[i] != was_late {
+            return Err(format!(
+                "cpu {cpu}: late {was_late}, finish saw {}",
+                held.late[i]
+            ));
+        }
+        if was_late {
+            late += 1;
+            if how != How::Missing || ep.modes[i] != Mode::Late {
+                return Err(format!(
+                    "cpu {cpu} mode {:?} ({how:?}) reported late",
+                    ep.modes[i]
+                ));
+            }
+        }
         let want = expected(ep, parked_before, winner, cpu);
         if !want.contains(&how) {
             return Err(format!(
@@ -167,10 +198,10 @@ pub fn check(
                 ));
             }
         } else {
-            // A late CPU given up while saving has captured, unrecorded.
-            let late_capture =
-                how == How::Missing && ep.modes[i] == Mode::Late && r.captures[i] == 1;
-            if rec.is_some() || r.stops[i] != 0 || (r.captures[i] != 0 && !late_capture) {
+            // A late CPU given up while saving (in its per-CPU callback) has
+            // captured and run the callback, unrecorded.
+            let late_capture = was_late && r.captures[i] == 1 && r.stops[i] == 1;
+            if rec.is_some() || ((r.stops[i] != 0 || r.captures[i] != 0) && !late_capture) {
                 return Err(format!("cpu {cpu} ({how:?}) has a record"));
             }
             if how == How::Offline && r.ipis_sent[i] + r.nmis_sent[i] != 0 {
@@ -186,9 +217,10 @@ pub fn check(
         if (how == How::Nmi && r.nmis_sent[i] == 0) || (how == How::Ipi && r.ipis_sent[i] == 0) {
             return Err(format!("cpu {cpu} stopped as {how:?} by a stale interrupt"));
         }
-        let should_park = ep.params.stay && matches!(how, How::Ipi | How::Nmi | How::Caller);
-        let want_resumes =
-            u32::from(!should_park && matches!(how, How::Ipi | How::Nmi | How::Caller));
+        // Late CPUs are held, resumed and parked like the stopped ones.
+        let held_cpu = was_late || matches!(how, How::Ipi | How::Nmi | How::Caller);
+        let should_park = ep.params.stay && held_cpu;
+        let want_resumes = u32::from(!should_park && held_cpu);
         if r.resumes[i] != want_resumes {
             return Err(format!(
                 "cpu {cpu} ({how:?}) resumed {} times",
@@ -199,13 +231,14 @@ pub fn check(
             return Err(format!("cpu {cpu} ({how:?}) parked {}", r.parked[i]));
         }
     }
-    let want = (stopped, by_nmi, missing, offline, parked);
+    let want = (stopped, by_nmi, missing, offline, parked, late);
     let got = (
         out.stopped,
         out.by_nmi,
         out.missing,
         out.offline,
         out.parked,
+        out.late,
     );
     if want != got {
         return Err(format!("outcome counts {got:?}, table says {want:?}"));
