@@ -12,10 +12,22 @@
 //!   wedged, a pending IPI only with interrupts on;
 //! * [`Platform::send_ipi`] / [`Platform::send_nmi`] only set a loom atomic
 //!   pending flag that the target polls;
-//! * records live in the protocol's `UnsafeCell`, i.e. loom's, so loom also
-//!   reports any unsynchronized access to them.
+//! * records and the protocol's copy of the payload live in the protocol's
+//!   `UnsafeCell`, i.e. loom's, so loom also reports any unsynchronized
+//!   access to them;
+//! * the caller of `run()` owns memory the per-CPU callbacks read
+//!   ([`LoomMachine::caller_begin`] / [`LoomMachine::caller_end`], a loom
+//!   `UnsafeCell` per CPU): loom reports a callback that reads it while the
+//!   caller frees it after `run()` returned, and `stopped()` asserts it is
+//!   not freed;
+//! * every `stopped()` records that it ran in the CPU's "per-CPU callback
+//!   done" cell (a loom `UnsafeCell`), which the models read from the
+//!   monarch's callback ([`LoomMachine::cpufn_done`]);
+//! * a machine can make `stopped()` slow (yields inside it) or crash (call
+//!   `CrashStop::crashed()` and stay there until the model ends).
 
 use crate::protocol::{CrashStop, How, Platform};
+use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
 use loom::sync::Arc;
 use std::cell::Cell;
@@ -23,8 +35,11 @@ use std::cell::Cell;
 /// Size of the state table in the loom models.
 pub const N: usize = 3;
 
-/// Logical nanoseconds per `now_ns()` call: `RELEASE_WAIT_NS` is 10 calls.
+/// Logical nanoseconds per `now_ns()` call.
 pub const TICK_NS: u64 = 100_000_000;
+
+/// The value [`LoomMachine::caller_end`] leaves in the caller's memory.
+pub const FREED: u64 = 0xDEAD;
 
 /// The protocol instance of a loom model.
 pub type LoomCrashStop = CrashStop<LoomCpu, N>;
@@ -45,6 +60,41 @@ pub fn marker(cpu: u32) -> u64 {
     0xC5C5_0000 + u64::from(cpu)
 }
 
+/// The loom payload ([`Platform::Payload`]): the run number and the CPU
+/// whose caller's memory the per-CPU callbacks read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoomPayload {
+    /// Run number (the tests make it the generation they expect).
+    pub run: u64,
+    /// The calling CPU, whose [`LoomMachine::caller_begin`] memory the
+    /// callbacks read (`u32::MAX`: none).
+    pub caller: u32,
+}
+
+impl LoomPayload {
+    /// The payload before the first generation.
+    pub const EMPTY: LoomPayload = LoomPayload {
+        run: 0,
+        caller: u32::MAX,
+    };
+}
+
+/// Extra behaviour of one CPU's per-CPU callback.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuFn {
+    /// `stopped()` yields this many times (reading the caller's memory
+    /// after each).
+    pub slow: u32,
+    /// `stopped()` calls `CrashStop::crashed()` and then stays in it until
+    /// [`LoomMachine::done`].
+    pub crash: bool,
+    /// `resumed()` and `park()` assert that the monarch's callback of the
+    /// generation the CPU was held in has returned
+    /// ([`LoomMachine::callback_done`]): a held CPU, late or not, never runs
+    /// free during the hold.
+    pub watch: bool,
+}
+
 /// Shared state of a loom model machine.
 pub struct LoomMachine {
     /// The protocol state under test.
@@ -61,6 +111,9 @@ pub struct LoomMachine {
     pub returned: AtomicU64,
     /// Monarchs inside their callback right now.
     pub in_callback: AtomicU32,
+    /// Run number of the last monarch callback that returned (set by the
+    /// models' callbacks).
+    pub callback_done: AtomicU64,
     /// `stopped()` calls per CPU.
     pub stops: [AtomicU32; N],
     /// `resumed()` calls per CPU.
@@ -71,11 +124,27 @@ pub struct LoomMachine {
     pub parked: [AtomicBool; N],
     /// NMIs (all sent by crash_stop) that `on_nmi` did not claim.
     pub unclaimed_nmis: AtomicU32,
+    /// What `crashed()` returned on each CPU whose callback crashed.
+    pub crashed: [AtomicBool; N],
+    cpufn: [CpuFn; N],
+    /// Per CPU: the run of the last `stopped()` that finished.
+    cpufn_done: [UnsafeCell<u64>; N],
+    /// Per CPU: memory owned by a `run()` caller on that CPU.
+    caller_mem: [UnsafeCell<u64>; N],
 }
+
+// SAFETY: the `UnsafeCell`s are loom's: loom checks every access to them
+// for data races; everything else is loom atomics or immutable.
+unsafe impl Sync for LoomMachine {}
 
 impl LoomMachine {
     /// A machine whose CPUs `0..online` are online.
     pub fn new(online: usize) -> Arc<LoomMachine> {
+        Self::with_cpufn(online, [CpuFn::default(); N])
+    }
+
+    /// As [`LoomMachine::new`], with per-CPU callback behaviours.
+    pub fn with_cpufn(online: usize, cpufn: [CpuFn; N]) -> Arc<LoomMachine> {
         Arc::new(LoomMachine {
             cs: LoomCrashStop::new(),
             ncpus: online as u32,
@@ -86,12 +155,38 @@ impl LoomMachine {
             finished: AtomicU32::new(0),
             returned: AtomicU64::new(0),
             in_callback: AtomicU32::new(0),
+            callback_done: AtomicU64::new(0),
             stops: core::array::from_fn(|_| AtomicU32::new(0)),
             resumes: core::array::from_fn(|_| AtomicU32::new(0)),
             late_spins: AtomicU32::new(0),
             parked: core::array::from_fn(|_| AtomicBool::new(false)),
             unclaimed_nmis: AtomicU32::new(0),
+            crashed: core::array::from_fn(|_| AtomicBool::new(false)),
+            cpufn,
+            cpufn_done: core::array::from_fn(|_| UnsafeCell::new(0)),
+            caller_mem: core::array::from_fn(|_| UnsafeCell::new(FREED)),
         })
+    }
+
+    /// The caller on `cpu` sets up the memory its callbacks read, before
+    /// it calls `run()` with `run`.
+    pub fn caller_begin(&self, cpu: u32, run: u64) {
+        // SAFETY: loom checks the access.
+        self.caller_mem[cpu as usize].with_mut(|m| unsafe { *m = run });
+    }
+
+    /// The caller on `cpu` frees that memory once `run()` returned.
+    pub fn caller_end(&self, cpu: u32) {
+        // SAFETY: loom checks the access.
+        self.caller_mem[cpu as usize].with_mut(|m| unsafe { *m = FREED });
+    }
+
+    /// The run of the last per-CPU callback `cpu` finished (read from the
+    /// monarch's callback: loom checks that the callback's write
+    /// happened-before).
+    pub fn cpufn_done(&self, cpu: u32) -> u64 {
+        // SAFETY: loom checks the access.
+        self.cpufn_done[cpu as usize].with(|v| unsafe { *v })
     }
 }
 
@@ -158,6 +253,24 @@ impl LoomCpu {
         self.stopped_for.set(0);
     }
 
+    /// Declares that the CPU is about to be held in run `run` without a
+    /// `stopped()` call (it answers late): its relax and resume checks then
+    /// apply to that run.
+    pub fn expect_held(&self, run: u64) {
+        self.stopped_for.set(run);
+    }
+
+    fn check_not_free(&self, what: &str) {
+        let held = self.stopped_for.get();
+        if self.m.cpufn[self.id as usize].watch && held != 0 {
+            assert!(
+                self.m.callback_done.load(SeqCst) >= held,
+                "cpu {} ran free ({what}) before the callback of run {held} returned",
+                self.id
+            );
+        }
+    }
+
     /// Idle loop: poll until `until()` is true.
     pub fn idle_until(&self, until: impl Fn(&LoomMachine) -> bool) {
         while !until(&self.m) {
@@ -170,11 +283,17 @@ impl LoomCpu {
 impl Platform for LoomCpu {
     type Record = LoomRecord;
     type Ctx = u64;
+    type Payload = LoomPayload;
     const EMPTY_RECORD: LoomRecord = LoomRecord {
         cpu: u32::MAX,
         marker: 0,
         how: How::None,
     };
+    const EMPTY_PAYLOAD: LoomPayload = LoomPayload::EMPTY;
+    /// The protocol's timed waits call `now_ns()` (one tick) once per
+    /// `relax()`: the clock bound and the count bound coincide, and the
+    /// waits explore the same interleavings as with the clock alone.
+    const RELAX_MIN_NS: u64 = TICK_NS;
 
     fn this_cpu(&self) -> u32 {
         self.id
@@ -219,13 +338,40 @@ impl Platform for LoomCpu {
         };
     }
 
-    fn stopped(&self, cpu: u32, rec: &LoomRecord, payload: usize) {
-        assert_eq!((cpu, rec.cpu), (self.id, self.id));
-        self.m.stops[cpu as usize].fetch_add(1, SeqCst);
-        self.stopped_for.set(payload as u64);
+    fn stopped(&self, cpu: u32, rec: &LoomRecord, ctx: u64, payload: &LoomPayload) {
+        assert_eq!((cpu, rec.cpu, ctx), (self.id, self.id, marker(self.id)));
+        let m = &self.m;
+        let i = cpu as usize;
+        m.stops[i].fetch_add(1, SeqCst);
+        self.stopped_for.set(payload.run);
+        let caller_mem = |step: u32| {
+            if let Some(mem) = m.caller_mem.get(payload.caller as usize) {
+                // SAFETY: loom checks the access.
+                let v = mem.with(|v| unsafe { *v });
+                assert_eq!(
+                    v, payload.run,
+                    "cpu {cpu} step {step}: caller's memory freed or reused under its callback"
+                );
+            }
+        };
+        caller_mem(0);
+        if m.cpufn[i].crash {
+            m.crashed[i].store(m.cs.crashed(self), SeqCst);
+            while !m.done.load(SeqCst) {
+                loom::thread::yield_now();
+            }
+            return;
+        }
+        for step in 1..=m.cpufn[i].slow {
+            loom::thread::yield_now();
+            caller_mem(step);
+        }
+        // SAFETY: loom checks the access.
+        m.cpufn_done[i].with_mut(|v| unsafe { *v = payload.run });
     }
 
     fn park(&self) {
+        self.check_not_free("parked");
         self.m.parked[self.id as usize].store(true, SeqCst);
         while !self.m.done.load(SeqCst) {
             loom::thread::yield_now();
@@ -233,6 +379,7 @@ impl Platform for LoomCpu {
     }
 
     fn resumed(&self) {
+        self.check_not_free("resumed");
         self.m.resumes[self.id as usize].fetch_add(1, SeqCst);
     }
 

@@ -16,11 +16,18 @@
 
 #![cfg(loom)]
 
-use crash_stop_model::loom_platform::{marker, LoomCpu, LoomMachine, LoomRecord, N, TICK_NS};
+use crash_stop_model::loom_platform::{
+    marker, CpuFn, LoomCpu, LoomMachine, LoomPayload, LoomRecord, N, TICK_NS,
+};
 use crash_stop_model::protocol::{Error, Held, How, Outcome, Params};
 use loom::model::Builder;
+use loom::sync::atomic::AtomicBool;
 use loom::sync::atomic::Ordering::SeqCst;
+use loom::sync::Arc;
 use loom::thread;
+// Counts, across the iterations of one model, how often a case of interest
+// was reached (plain std atomics: not part of the model).
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// A loom builder with the model's preemption bound (`LOOM_MAX_PREEMPTIONS`
 /// overrides it, e.g. for a longer run).
@@ -34,18 +41,20 @@ fn builder(preemptions: usize) -> Builder {
     b
 }
 
-fn params(payload: usize, stay: bool) -> Params {
+/// Parameters of run `run` called on `caller`.
+fn params(run: u64, caller: u32, stay: bool) -> Params<LoomPayload> {
     Params {
         ipi_wait_ns: 2 * TICK_NS,
         nmi_wait_ns: 2 * TICK_NS,
         stay,
-        payload,
+        payload: LoomPayload { run, caller },
     }
 }
 
 /// Checks the table seen by a monarch: itself `Monarch`, every stopped CPU
-/// with its own record, returns the `How` of every CPU.
-fn check_held(h: &Held<'_, LoomCpu, N>, me: u32) -> [How; N] {
+/// with its own record and its per-CPU callback of run `run` done; returns
+/// the `How` of every CPU.
+fn check_held(m: &LoomMachine, h: &Held<'_, LoomCpu, N>, me: u32, run: u64) -> [How; N] {
     let mut hows = [How::None; N];
     for cpu in 0..N as u32 {
         let how = h.how(cpu);
@@ -61,6 +70,9 @@ fn check_held(h: &Held<'_, LoomCpu, N>, me: u32) -> [How; N] {
                 how,
             };
             assert_eq!(rec, Some(want), "record of cpu {cpu}");
+            if cpu != me {
+                assert_eq!(m.cpufn_done(cpu), run, "cpu {cpu}'s callback not done");
+            }
         } else {
             assert_eq!(rec, None);
         }
@@ -68,27 +80,60 @@ fn check_held(h: &Held<'_, LoomCpu, N>, me: u32) -> [How; N] {
     hows
 }
 
-/// Runs one monarch call on `cpu` (interrupts off, as required); returns
-/// the outcome and the table its callback saw.
-fn monarch(cpu: &LoomCpu, payload: usize, stay: bool) -> (Outcome, [How; N]) {
+/// Checks CPU 1's per-CPU callbacks and resumes over generations 1, 2, ..
+/// whose tables and outcomes said `gens` (CPU 1 is the only slave that can
+/// answer late): one callback per generation it was recorded in, plus at
+/// most one per generation it answered late in (given up on in its
+/// callback); one resume per generation it was held in, recorded or late
+/// (none parks here).
+fn check_stops(m: &LoomMachine, gens: &[(How, &Outcome)]) {
+    let (mut recorded, mut late) = (0, 0);
+    for (h, out) in gens {
+        if matches!(h, How::Ipi | How::Nmi) {
+            recorded += 1;
+        } else if out.late > 0 {
+            assert_eq!((*h, out.late), (How::Missing, 1), "late: {out:?}");
+            late += 1;
+        }
+    }
+    let hows: Vec<How> = gens.iter().map(|g| g.0).collect();
+    let stops = m.stops[1].load(SeqCst);
+    assert!(
+        (recorded..=recorded + late).contains(&stops),
+        "{stops} callbacks, {recorded} recorded, {late} late: {hows:?}"
+    );
+    assert_eq!(
+        m.resumes[1].load(SeqCst),
+        recorded + late,
+        "resumed once per hold"
+    );
+}
+
+/// Runs one monarch call (run `run`) on `cpu` (interrupts off, as
+/// required): sets up the caller's memory the callbacks read, frees it
+/// once `run()` returned; returns the outcome and the table its callback
+/// saw.
+fn monarch(cpu: &LoomCpu, run: u64, stay: bool) -> (Outcome, [How; N]) {
+    let m = &cpu.m;
     cpu.set_irqs_off(true);
     let me = {
         use crash_stop_model::protocol::Platform;
         cpu.this_cpu()
     };
-    let (out, hows) = cpu
-        .m
-        .cs
-        .run(cpu, &params(payload, stay), marker(me), |h| {
-            assert_eq!(cpu.m.in_callback.fetch_add(1, SeqCst), 0, "two monarchs");
-            let hows = check_held(h, me);
-            cpu.m.in_callback.fetch_sub(1, SeqCst);
+    m.caller_begin(me, run);
+    let (out, hows) =
+        m.cs.run(cpu, &params(run, me, stay), marker(me), |h| {
+            assert_eq!(m.in_callback.fetch_add(1, SeqCst), 0, "two monarchs");
+            let hows = check_held(m, h, me, run);
+            m.in_callback.fetch_sub(1, SeqCst);
+            m.callback_done.store(run, SeqCst);
             hows
         })
         .expect("single caller must become the monarch");
-    cpu.m.returned.store(payload as u64, SeqCst);
+    m.caller_end(me);
+    m.returned.store(run, SeqCst);
     cpu.set_irqs_off(false);
-    assert_eq!(out.generation as usize, payload);
+    assert_eq!(out.generation, run);
     (out, hows)
 }
 
@@ -101,19 +146,23 @@ fn race(callers: usize) -> Vec<Result<(u64, [How; N]), Error>> {
     let call = |cpu: LoomCpu| {
         use crash_stop_model::protocol::Platform;
         let me = cpu.this_cpu();
+        let m = &cpu.m;
         cpu.set_irqs_off(true);
+        let run = u64::from(me) + 1;
         let p = Params {
             ipi_wait_ns: TICK_NS,
             nmi_wait_ns: TICK_NS,
             stay: false,
-            payload: me as usize + 1,
+            payload: LoomPayload { run, caller: me },
         };
-        let r = cpu.m.cs.run(&cpu, &p, marker(me), |h| {
-            assert_eq!(cpu.m.in_callback.fetch_add(1, SeqCst), 0, "two monarchs");
-            let hows = check_held(h, me);
-            cpu.m.in_callback.fetch_sub(1, SeqCst);
+        m.caller_begin(me, run);
+        let r = m.cs.run(&cpu, &p, marker(me), |h| {
+            assert_eq!(m.in_callback.fetch_add(1, SeqCst), 0, "two monarchs");
+            let hows = check_held(m, h, me, run);
+            m.in_callback.fetch_sub(1, SeqCst);
             hows
         });
+        m.caller_end(me);
         r.map(|(o, hows)| (o.generation, hows))
     };
     let ts: Vec<_> = (1..callers as u32)
@@ -219,11 +268,14 @@ fn slave_recorded_once_by_ipi_or_nmi() {
             m.done.store(true, SeqCst);
             t.join().unwrap();
             let stops = m.stops[1].load(SeqCst);
+            let late = m.cs.was_late(1, 1);
             match hows[1] {
                 How::Ipi | How::Nmi => assert_eq!(stops, 1),
-                How::Missing => assert_eq!((stops, out.missing), (0, 1)),
+                // Given up on in its callback: late, unrecorded.
+                How::Missing => assert!(stops <= u32::from(late) && out.missing == 1),
                 h => panic!("slave is {h:?}"),
             }
+            assert_eq!(out.late, u32::from(late));
             assert_eq!(out.by_nmi, u32::from(hows[1] == How::Nmi));
             assert_eq!(m.late_spins.load(SeqCst), 0);
         });
@@ -262,11 +314,7 @@ fn stale_interrupt_changes_nothing() {
             let (out2, hows2) = monarch(&cpu0, 2, false);
             m.done.store(true, SeqCst);
             t.join().unwrap();
-            let recorded = |h: How| u32::from(matches!(h, How::Ipi | How::Nmi));
-            assert_eq!(
-                m.stops[1].load(SeqCst),
-                recorded(hows1[1]) + recorded(hows2[1])
-            );
+            check_stops(&m, &[(hows1[1], &out1), (hows2[1], &out2)]);
             if hows2[1] == How::Nmi {
                 assert_eq!(out2.escalated, 1, "stopped by a stale NMI");
             }
@@ -287,12 +335,14 @@ fn nested_call_from_callback_is_nested() {
         let t = thread::spawn(move || slave.idle_until(|m| m.done.load(SeqCst)));
         let cpu0 = LoomCpu::new(&m, 0);
         cpu0.set_irqs_off(true);
+        m.caller_begin(0, 1);
         let (out, nested) =
-            m.cs.run(&cpu0, &params(1, false), marker(0), |_| {
-                m.cs.run(&cpu0, &params(2, false), marker(0), |_| ())
+            m.cs.run(&cpu0, &params(1, 0, false), marker(0), |_| {
+                m.cs.run(&cpu0, &params(2, 0, false), marker(0), |_| ())
                     .map(|_| ())
             })
             .unwrap();
+        m.caller_end(0);
         cpu0.set_irqs_off(false);
         m.returned.store(1, SeqCst);
         m.done.store(true, SeqCst);
@@ -315,21 +365,12 @@ fn resume_leaves_no_cpu_spinning() {
         let slave = LoomCpu::new(&m, 1);
         let t = thread::spawn(move || slave.idle_until(|m| m.done.load(SeqCst)));
         let cpu0 = LoomCpu::new(&m, 0);
-        let (_, hows1) = monarch(&cpu0, 1, false);
+        let (out1, hows1) = monarch(&cpu0, 1, false);
         let (out2, hows2) = monarch(&cpu0, 2, false);
         m.done.store(true, SeqCst);
         t.join().unwrap();
         assert_eq!(m.late_spins.load(SeqCst), 0, "slave spun after its release");
-        assert_eq!(
-            m.resumes[1].load(SeqCst),
-            m.stops[1].load(SeqCst),
-            "resumed once per stop"
-        );
-        let recorded = |h: How| u32::from(matches!(h, How::Ipi | How::Nmi));
-        assert_eq!(
-            m.stops[1].load(SeqCst),
-            recorded(hows1[1]) + recorded(hows2[1])
-        );
+        check_stops(&m, &[(hows1[1], &out1), (hows2[1], &out2)]);
         assert_eq!(m.cs.how(1, 1), How::None, "generation 1 slot survived");
         assert_eq!(m.cs.how(1, 2), hows2[1]);
         assert_eq!(out2.generation, 2);
@@ -412,4 +453,200 @@ fn every_crash_stop_nmi_is_claimed() {
         t.join().unwrap();
         assert_eq!(m.unclaimed_nmis.load(SeqCst), 0);
     });
+}
+
+/// Property (issue 7, item 1): every per-CPU callback has returned before
+/// the monarch's callback starts. The slave's `stopped()` yields once
+/// before it writes its "callback done" cell; `check_held` (in every model)
+/// reads that cell from the monarch's callback for every stopped slave, so
+/// loom reports a callback that is still running (the cell's write not
+/// happened-before the read, or the old value read). Preemption bound 3.
+#[test]
+fn cpu_callbacks_done_before_monarch_callback() {
+    static STOPPED: AtomicUsize = AtomicUsize::new(0);
+    let slow = CpuFn {
+        slow: 1,
+        ..CpuFn::default()
+    };
+    builder(3).check(move || {
+        let m = LoomMachine::with_cpufn(2, [CpuFn::default(), slow, CpuFn::default()]);
+        let slave = LoomCpu::new(&m, 1);
+        let t = thread::spawn(move || slave.idle_until(|m| m.done.load(SeqCst)));
+        let (_, hows) = monarch(&LoomCpu::new(&m, 0), 1, false);
+        m.done.store(true, SeqCst);
+        t.join().unwrap();
+        if hows[1].is_stopped() {
+            STOPPED.fetch_add(1, Relaxed);
+        }
+    });
+    assert!(STOPPED.load(Relaxed) > 0, "the slave was never stopped");
+}
+
+/// Property (issue 7, item 2): no slave touches caller-owned memory, nor the
+/// generation's state, once `run()` returned, and the next generation never
+/// races a slave of the previous one. The slave's `stopped()` is slow: it
+/// yields twice, reading the caller's memory after each yield, longer than
+/// the monarch's waits in many interleavings (then it is given up on while
+/// in its callback, and late). The caller frees its memory when `run()`
+/// returned, and starts a second generation, whose monarch rewrites the
+/// protocol's payload copy: loom reports any access of the slave's
+/// callback (to the caller's memory, the payload, its record) that is not
+/// ordered before those writes, and the platform asserts that no relax()
+/// of a held slave follows the return and that it never resumes before
+/// the monarch's callback returned. Preemption bound 2.
+#[test]
+fn slow_callback_never_outlives_run() {
+    static LATE: AtomicUsize = AtomicUsize::new(0);
+    let slow = CpuFn {
+        slow: 2,
+        watch: true,
+        ..CpuFn::default()
+    };
+    builder(2).check(move || {
+        let m = LoomMachine::with_cpufn(2, [CpuFn::default(), slow, CpuFn::default()]);
+        let slave = LoomCpu::new(&m, 1);
+        let t = thread::spawn(move || slave.idle_until(|m| m.done.load(SeqCst)));
+        let cpu0 = LoomCpu::new(&m, 0);
+        let (out1, hows1) = monarch(&cpu0, 1, false);
+        let (out2, hows2) = monarch(&cpu0, 2, false);
+        m.done.store(true, SeqCst);
+        t.join().unwrap();
+        assert_eq!(
+            m.late_spins.load(SeqCst),
+            0,
+            "slave spun after run() returned"
+        );
+        check_stops(&m, &[(hows1[1], &out1), (hows2[1], &out2)]);
+        assert_eq!(out2.late, u32::from(m.cs.was_late(1, 2)));
+        if out1.late + out2.late > 0 {
+            LATE.fetch_add(1, Relaxed);
+        }
+    });
+    assert!(
+        LATE.load(Relaxed) > 0,
+        "the slow slave was never given up on in its callback"
+    );
+}
+
+/// Property (issue 7, item 3): a CPU that answers after the monarch gave up
+/// on it does not run free: it is held until the release (and parks with
+/// the others in stay-stopped mode), and is reported late. The slave is
+/// wedged in NMI context (the monarch's IPI and NMI stay pending) until its
+/// slot is `Missing`; then it takes the NMI. The monarch's callback waits
+/// until the slave is inside its NMI handler, and marks its end
+/// (`callback_done`). The slave must not return from its handler, resume or
+/// park before that; `Outcome::late` and `was_late` must say whether it
+/// got in before the release. Preemption bound 2, resumed and stay-stopped.
+#[test]
+fn late_cpu_held_until_release() {
+    for stay in [false, true] {
+        static LATE: AtomicUsize = AtomicUsize::new(0);
+        LATE.store(0, Relaxed);
+        let watch = CpuFn {
+            watch: true,
+            ..CpuFn::default()
+        };
+        builder(2).check(move || {
+            let m = LoomMachine::with_cpufn(2, [CpuFn::default(), watch, CpuFn::default()]);
+            let in_handler = Arc::new(AtomicBool::new(false));
+            let slave = LoomCpu::new(&m, 1);
+            let flag = in_handler.clone();
+            let t = thread::spawn(move || {
+                let m = slave.m.clone();
+                slave.set_irqs_off(true);
+                slave.set_in_nmi(true);
+                while m.cs.how(1, 1) != How::Missing {
+                    thread::yield_now();
+                }
+                // Recovers: takes the latched NMI.
+                slave.set_in_nmi(false);
+                slave.expect_held(1);
+                flag.store(true, SeqCst);
+                slave.poll();
+                assert!(
+                    m.callback_done.load(SeqCst) >= 1,
+                    "late CPU back from its handler during the hold"
+                );
+                slave.clear_stopped();
+                slave.set_irqs_off(false);
+                slave.idle_until(|m| m.done.load(SeqCst));
+            });
+            let cpu0 = LoomCpu::new(&m, 0);
+            cpu0.set_irqs_off(true);
+            m.caller_begin(0, 1);
+            let (out, hows) =
+                m.cs.run_full(
+                    &cpu0,
+                    &params(1, 0, stay),
+                    marker(0),
+                    |h| {
+                        let hows = check_held(&m, h, 0, 1);
+                        assert_eq!(hows[1], How::Missing);
+                        while !in_handler.load(SeqCst) {
+                            thread::yield_now();
+                        }
+                        thread::yield_now();
+                        m.callback_done.store(1, SeqCst);
+                        hows
+                    },
+                    |h, _| {
+                        // Final here: every CPU that got in has left.
+                        assert_eq!(h.late(1), m.cs.was_late(1, 1));
+                        assert_eq!(h.outcome().late, u32::from(h.late(1)));
+                    },
+                )
+                .unwrap();
+            m.caller_end(0);
+            m.returned.store(1, SeqCst);
+            let late = m.cs.was_late(1, 1);
+            m.done.store(true, SeqCst);
+            t.join().unwrap();
+            // (The platform's flag is set just after the slave left.)
+            let parked = m.parked[1].load(SeqCst);
+            assert_eq!(hows[1], How::Missing);
+            assert_eq!((out.missing, out.late), (1, u32::from(late)));
+            assert_eq!(m.stops[1].load(SeqCst), 0);
+            assert_eq!(m.late_spins.load(SeqCst), 0, "late CPU spun after run()");
+            if late {
+                LATE.fetch_add(1, Relaxed);
+                // Held like the others: parked with them, or resumed.
+                assert_eq!(parked, stay, "late CPU parked {parked}, stay {stay}");
+                assert_eq!(m.resumes[1].load(SeqCst), u32::from(!stay));
+            } else {
+                // Got in after the release: not held at all.
+                assert!(!parked);
+                assert_eq!(m.resumes[1].load(SeqCst), 0);
+            }
+        });
+        assert!(LATE.load(Relaxed) > 0, "the slave never answered late");
+    }
+}
+
+/// Property (`CrashStop::crashed`): a slave that crashes while held (its
+/// per-CPU callback calls `crashed()`, as the die path would, and never
+/// returns while the monarch runs) does not hang the monarch: `run()`
+/// returns, with the CPU given up on (`Missing`). Preemption bound 2.
+#[test]
+fn crashed_slave_does_not_hang_monarch() {
+    static CRASHED: AtomicUsize = AtomicUsize::new(0);
+    let crash = CpuFn {
+        crash: true,
+        ..CpuFn::default()
+    };
+    builder(2).check(move || {
+        let m = LoomMachine::with_cpufn(2, [CpuFn::default(), crash, CpuFn::default()]);
+        let slave = LoomCpu::new(&m, 1);
+        let t = thread::spawn(move || slave.idle_until(|m| m.done.load(SeqCst)));
+        let (out, hows) = monarch(&LoomCpu::new(&m, 0), 1, false);
+        let crashed = m.stops[1].load(SeqCst) == 1;
+        if crashed {
+            // It got in, so run() waited for it until it crashed.
+            assert!(m.crashed[1].load(SeqCst), "crashed() did not take");
+            assert_eq!((hows[1], out.missing), (How::Missing, 1));
+            CRASHED.fetch_add(1, Relaxed);
+        }
+        m.done.store(true, SeqCst);
+        t.join().unwrap();
+    });
+    assert!(CRASHED.load(Relaxed) > 0, "the slave never crashed");
 }
