@@ -17,7 +17,9 @@
 # When the scenario exits with status N, /init writes the line
 # "CRASH_STOP_GUEST_END rc=N" to ttyS1 and powers the machine off.
 #
-# Environment: OUT_DIR (default build/out).
+# Environment: OUT_DIR (default build/out); EXTRA_DIR, when set, a
+# directory whose contents are copied to / of the initramfs (last, so
+# they may add to or replace any of the above).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -48,6 +50,10 @@ if [[ -d $OUT_DIR/selftests ]]; then
 	cp -r "$OUT_DIR/selftests/." "$root/selftests/"
 fi
 install -m 0755 "$scenario" "$root/scenario.sh"
+if [[ -n ${EXTRA_DIR:-} ]]; then
+	[[ -d $EXTRA_DIR ]] || die "EXTRA_DIR=$EXTRA_DIR is not a directory"
+	cp -r "$EXTRA_DIR/." "$root/"
+fi
 
 cat >"$root/init" <<'EOF'
 #!/bin/sh
