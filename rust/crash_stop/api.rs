@@ -242,7 +242,7 @@ fn run(
     let ctx = if args.regs.is_null() {
         // SAFETY: `caller` is the entry stub's valid frame, which leaves
         // the flags to us: the caller's, as saved just above.
-        unsafe { (*caller).flags = flags as _ };
+        unsafe { (*caller).flags = flags as usize };
         caller
     } else {
         args.regs

@@ -82,9 +82,7 @@
 //! monarch's wait for entered CPUs to leave: they only run the protocol's
 //! own code (or a per-CPU callback, which must be bounded) by then.
 
-use crate::sync::{
-    array_of, const_ctor, AtomicBool, AtomicU32, AtomicU64, Ordering, UnsafeCell,
-};
+use crate::sync::{array_of, const_ctor, AtomicBool, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 
 /// Value of [`CrashStop::monarch`] when no crash stop is in progress.
 pub const NO_CPU: u32 = u32::MAX;
@@ -611,8 +609,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         }
         // SAFETY: see `CrashStop::nested`: we are the monarch, and this is
         // the generation's only nested request (checked above).
-        self.nested
-            .with_mut(|pl| unsafe { *pl = params.payload });
+        self.nested.with_mut(|pl| unsafe { *pl = params.payload });
         self.nest_gen.store(gen, Ordering::Release);
         let now = p.now_ns();
         self.wait_while(p, now, params.nmi_wait_ns, || self.any_nest_pending(p, gen));
@@ -749,8 +746,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         // previous generation has left it (`release` waited for them), and
         // the slaves of `gen` read it only after the Release store of
         // `current` below.
-        self.payload
-            .with_mut(|pl| unsafe { *pl = params.payload });
+        self.payload.with_mut(|pl| unsafe { *pl = params.payload });
 
         let slots = self.active(p);
         for (cpu, slot) in (0u32..).zip(slots) {
@@ -1032,11 +1028,14 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         // SAFETY: our slot is `SAVING`: only this CPU touches the record.
         slot.rec
             .with_mut(|r| p.capture(unsafe { &mut *r }, me, how, t, ctx));
-        // SAFETY: we entered `gen` (see `CrashStop::payload`); the record
-        // is complete and only read from now on.
         self.payload.with(|pl| {
-            slot.rec
-                .with(|r| p.stopped(me, unsafe { &*r }, ctx, unsafe { &*pl }))
+            slot.rec.with(|r| {
+                // SAFETY: we entered `gen`, so the payload is this
+                // generation's (see `CrashStop::payload`); our record is
+                // complete and only read from now on.
+                let (rec, payload) = unsafe { (&*r, &*pl) };
+                p.stopped(me, rec, ctx, payload)
+            })
         });
         if slot
             .word
@@ -1077,12 +1076,15 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
                 if self.nest_gen.load(Ordering::Acquire) == gen
                     && slot.nest_ack.load(Ordering::Relaxed) != gen
                 {
-                    // SAFETY: `nested` was written once for `gen`, before
-                    // the Release store of `nest_gen` we read; our record
-                    // is published and not written again in `gen`.
                     self.nested.with(|pl| {
-                        slot.rec
-                            .with(|r| p.stopped(me, unsafe { &*r }, ctx, unsafe { &*pl }))
+                        slot.rec.with(|r| {
+                            // SAFETY: `nested` was written once for `gen`,
+                            // before the Release store of `nest_gen` we read;
+                            // our record is published and not written again
+                            // in `gen`.
+                            let (rec, payload) = unsafe { (&*r, &*pl) };
+                            p.stopped(me, rec, ctx, payload)
+                        })
                     });
                     slot.nest_ack.store(gen, Ordering::Release);
                 }

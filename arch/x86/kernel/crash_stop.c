@@ -78,22 +78,22 @@ static __always_inline bool crash_stop_test_wedged(void)
  * caller.
  */
 asm(".pushsection .text, \"ax\"\n"
-    ".globl crash_stop_arch_test_regloop\n"
-    ".type crash_stop_arch_test_regloop, @function\n"
-    "crash_stop_arch_test_regloop:\n\t"
-    ASM_ENDBR
-    "xor %eax, %eax\n"
-    "1:\tpause\n\t"
-    "test %rax, %rax\n\t"
-    "jnz 2f\n\t"
-    "dec %rdi\n\t"
-    "jnz 1b\n"
-    "2:\ttest %rax, %rax\n\t"
-    "setnz %al\n\t"
-    "movzbl %al, %eax\n\t"
-    ASM_RET
-    ".size crash_stop_arch_test_regloop, .-crash_stop_arch_test_regloop\n"
-    ".popsection\n");
+	".globl crash_stop_arch_test_regloop\n"
+	".type crash_stop_arch_test_regloop, @function\n"
+	"crash_stop_arch_test_regloop:\n\t"
+	ASM_ENDBR
+	"xor %eax, %eax\n"
+	"1:\tpause\n\t"
+	"test %rax, %rax\n\t"
+	"jnz 2f\n\t"
+	"dec %rdi\n\t"
+	"jnz 1b\n"
+	"2:\ttest %rax, %rax\n\t"
+	"setnz %al\n\t"
+	"movzbl %al, %eax\n\t"
+	ASM_RET
+	".size crash_stop_arch_test_regloop, .-crash_stop_arch_test_regloop\n"
+	".popsection\n");
 
 bool crash_stop_arch_test_poke(struct pt_regs *regs)
 {

@@ -946,24 +946,26 @@ static int test_slowcpufn(void)
 /* Gaps of a heartbeat loop, in shared memory. */
 #define HB_GAPS		64
 struct heartbeat {
-	volatile long long beats;
-	volatile int n;
-	volatile double gap[HB_GAPS][2];
+	long long beats;
+	int n;
+	double gap[HB_GAPS][2];
 };
 
+/* Count, and note every stretch of over 100 ms in which it did not run. */
 static __noreturn void heartbeat_loop(struct heartbeat *hb)
 {
 	double prev = cs_now(), now;
+	int n = 0;
 
 	for (;;) {
 		now = cs_now();
-		if (now - prev > 0.1 && hb->n < HB_GAPS) {
-			hb->gap[hb->n][0] = prev;
-			hb->gap[hb->n][1] = now;
-			hb->n++;
+		if (now - prev > 0.1 && n < HB_GAPS) {
+			hb->gap[n][0] = prev;
+			hb->gap[n][1] = now;
+			__atomic_store_n(&hb->n, ++n, __ATOMIC_RELEASE);
 		}
 		prev = now;
-		hb->beats++;
+		__atomic_add_fetch(&hb->beats, 1, __ATOMIC_RELAXED);
 	}
 }
 
@@ -998,9 +1000,10 @@ static int test_late(void)
 			_exit(1);
 		heartbeat_loop(hb);
 	}
-	for (i = 0; i < 200 && hb->beats == 0; i++)
+	for (i = 0; i < 200 && !__atomic_load_n(&hb->beats, __ATOMIC_RELAXED); i++)
 		cs_sleep_ms(10);
-	fails += check(pid > 0 && hb->beats > 0, "heartbeat on cpu %d did not start", cpu);
+	fails += check(pid > 0 && __atomic_load_n(&hb->beats, __ATOMIC_RELAXED),
+		       "heartbeat on cpu %d did not start", cpu);
 	cs_sleep_ms(200);
 	gen = last_gen();
 	want_default();
@@ -1024,7 +1027,7 @@ static int test_late(void)
 				       last.late);
 		}
 		/* The heartbeat's gap that covers the start of the stop. */
-		for (i = 0; i < hb->n; i++)
+		for (i = 0; i < __atomic_load_n(&hb->n, __ATOMIC_ACQUIRE); i++)
 			if (hb->gap[i][0] <= t0 && hb->gap[i][1] >= t0)
 				hb_end = hb->gap[i][1];
 		printf("# stop from %.3f to %.3f; heartbeat on cpu %d stood still until %.3f\n",
