@@ -21,7 +21,7 @@ $(error $(ERR))
 endif
 endif
 
-.PHONY: help setup kernel demo test quick check clean distclean
+.PHONY: help setup kernel demo test quick kdump check clean distclean
 
 help:
 	@echo 'crash_stop: make TARGET [SMP=N] [KVER=7.2[.N]] [CS_CACHE=DIR]'
@@ -31,6 +31,7 @@ help:
 	@echo '  demo       kernel, then boot SMP (default 4) vCPUs and run the crash_stop demo'
 	@echo '  test       setup, host model tests, kernel, KUnit, VM scenarios, runner self-tests'
 	@echo '  quick      kernel, then one boot: KUnit + the quick kselftests (edit loop)'
+	@echo '  kdump      kernel, then crash 4 vCPUs into a kdump capture kernel per case'
 	@echo '  check      checkpatch.pl, make rustfmtcheck, make CLIPPY=1'
 	@echo '  clean      remove build/ (logs, results, VM runs)'
 	@echo '  distclean  clean, and remove the kernel work tree in the cache'
@@ -53,6 +54,9 @@ test: setup
 quick: setup
 	@scripts/build-kernel.sh && \
 		scripts/test.sh scenario tools/testing/crash_stop/scenarios/quick.sh quick
+
+kdump: setup
+	@scripts/build-kernel.sh && scripts/kdump.sh
 
 check: setup
 	@scripts/test.sh check
