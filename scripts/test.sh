@@ -9,6 +9,7 @@
 #       kernel build (scripts/build-kernel.sh)
 #       KUnit: one boot that runs the built-in KUnit tests
 #       one VM boot per tools/testing/selftests/crash_stop/scenarios/*.sh
+#       kdump through crash_stop (scripts/kdump.sh: one crash per case)
 #       setup's dependency test (tools/testing/crash_stop/setup-deps-test.sh)
 #       the runner's self-tests (tools/testing/crash_stop/runner-selftest.sh)
 #   scripts/test.sh scenario FILE [NAME]   one VM scenario
@@ -169,6 +170,15 @@ kunit_boot() {
 	run_scenario "$dir.sh" kunit
 }
 
+# kdump through crash_stop: scripts/kdump.sh's "ok"/"not ok" lines.
+kdump_tests() {
+	local p f s rc=0
+	"$CS_ROOT/scripts/kdump.sh" || rc=$?
+	read -r p f s < <(tap_count "$CURRENT_LOG")
+	((rc == 0 || f > 0)) || f=1
+	counts "$p" "$f" "$s"
+}
+
 runner_selftest() {
 	"$RUNNER_SELFTEST"
 	local p f s
@@ -197,7 +207,7 @@ all_tests() {
 	for f in "$SCENARIOS"/*.sh; do
 		if [[ -f $f ]]; then scen+=("$f"); fi
 	done
-	PHASES=$((5 + ${#scen[@]}))
+	PHASES=$((6 + ${#scen[@]}))
 	phase "host model tests (cargo test, loom)" test-model model_tests
 	phase "kernel build" test-build kernel_build
 	if ((STAGE_RC != 0)); then
@@ -212,6 +222,7 @@ all_tests() {
 		phase "scenario $name ($(scenario_opt "$f" smp 4) vCPUs)" "test-scenario-$name" \
 			run_scenario "$f" "$name"
 	done
+	phase "kdump through crash_stop (scripts/kdump.sh)" test-kdump kdump_tests
 	phase "setup installs every command the scripts run" test-setup-deps setup_deps_test
 	if [[ -x $RUNNER_SELFTEST ]]; then
 		phase "runner self-tests" test-runner-selftest runner_selftest
