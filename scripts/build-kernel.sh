@@ -6,7 +6,8 @@
 #   $CS_WORK/src  a copy of the pristine linux-source tree in the cache,
 #                 patched with patches/ and overlaid with this repo's files
 #   $CS_WORK/obj  the build directory (O=), kept between runs
-#   build/out/    bzImage, System.map, config, *.ko, selftests/, BUILD_INFO
+#   build/out/    bzImage, vmlinux (for gdb), System.map, config, *.ko,
+#                 selftests/, BUILD_INFO
 #
 # Environment:
 #   CS_WORK    work directory (default $CS_CACHE/work-<kernel version>)
@@ -330,7 +331,7 @@ selftests() {
 install_out() {
 	rm -rf "$OUT.new"
 	mkdir -p "$OUT.new"
-	cp "$OBJ/arch/x86/boot/bzImage" "$OBJ/System.map" "$OUT.new/"
+	cp "$OBJ/arch/x86/boot/bzImage" "$OBJ/System.map" "$OBJ/vmlinux" "$OUT.new/"
 	cp "$OBJ/.config" "$OUT.new/config"
 	local m n=0
 	if [[ -f $OBJ/modules.order ]]; then

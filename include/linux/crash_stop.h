@@ -206,6 +206,7 @@ typedef void (*crash_stop_cpu_fn)(const struct crash_stop_cpu *self,
  *	missing; 0 for the default (boot parameter crash_stop.nmi_wait_ms)
  * @mode: %CRASH_STOP_RESUME or %CRASH_STOP_STAY
  * @reason: see &enum crash_stop_reason
+ * @flags: 0, or %CRASH_STOP_HANDOFF
  */
 struct crash_stop_args {
 	crash_stop_fn		callback;
@@ -216,7 +217,20 @@ struct crash_stop_args {
 	unsigned int		nmi_wait_ms;
 	enum crash_stop_mode	mode;
 	enum crash_stop_reason	reason;
+	unsigned int		flags;
 };
+
+/*
+ * CRASH_STOP_HANDOFF: hand each stopped CPU over to @cpu_callback instead
+ * of holding it. The CPU reports itself stopped first, then runs
+ * @cpu_callback (with copies of its row and of @data's pointer) for as long
+ * as it likes: concurrently with @callback and after crash_stop() returned,
+ * and it resumes from its frame when @cpu_callback returns, not at the
+ * release. For a debugger that keeps the CPUs in its own slave loop (kgdb).
+ * Needs @cpu_callback and %CRASH_STOP_RESUME; @cpu_callback and what @data
+ * points to must then stay valid until every such call has returned.
+ */
+#define CRASH_STOP_HANDOFF	0x1
 
 /* Limits of the waits in &struct crash_stop_args and the boot parameters */
 #define CRASH_STOP_IPI_WAIT_MAX_MS	10000
@@ -349,6 +363,21 @@ static inline bool crash_stop_poll(struct pt_regs *regs)
 bool crash_stop_for_kdump(void);
 #else
 static inline bool crash_stop_for_kdump(void)
+{
+	return false;
+}
+#endif
+
+#ifdef CONFIG_CRASH_STOP_KGDB
+/**
+ * crash_stop_for_kgdb() - whether kgdb rounds up the CPUs with crash_stop
+ *
+ * Return: the boot and runtime parameter crash_stop.kgdb (default true);
+ * false makes kgdb use the architecture's roundup.
+ */
+bool crash_stop_for_kgdb(void);
+#else
+static inline bool crash_stop_for_kgdb(void)
 {
 	return false;
 }

@@ -95,6 +95,11 @@ pub(crate) fn validate(args: &bindings::crash_stop_args) -> Result<Request> {
     if args.reason >= bindings::crash_stop_reason_CRASH_STOP_REASON_MAX {
         return Err(EINVAL);
     }
+    let handoff = match args.flags {
+        0 => false,
+        bindings::CRASH_STOP_HANDOFF if !stay && args.cpu_callback.is_some() => true,
+        _ => return Err(EINVAL),
+    };
     // SAFETY: the parameters are plain globals defined in glue.c.
     let (ipi_default, nmi_default) = unsafe {
         (
@@ -115,6 +120,7 @@ pub(crate) fn validate(args: &bindings::crash_stop_args) -> Result<Request> {
                 bindings::CRASH_STOP_NMI_WAIT_MAX_MS,
             )?,
             stay,
+            handoff,
             payload: Payload {
                 cpu_callback: args.cpu_callback,
                 data: args.data,

@@ -74,6 +74,17 @@ bool crash_stop_for_kdump(void)
 }
 #endif
 
+#ifdef CONFIG_CRASH_STOP_KGDB
+static bool crash_stop_kgdb = true;
+module_param_named(kgdb, crash_stop_kgdb, bool, 0644);
+MODULE_PARM_DESC(kgdb, "kgdb rounds up the other CPUs with crash_stop (1) or with the arch's NMI roundup (0)");
+
+bool crash_stop_for_kgdb(void)
+{
+	return READ_ONCE(crash_stop_kgdb);
+}
+#endif
+
 /*
  * The C API is implemented in Rust (rust/crash_stop/api.rs, declared in
  * <linux/crash_stop.h>) behind the arch's crash_stop() entry stub; export

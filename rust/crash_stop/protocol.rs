@@ -32,6 +32,10 @@
 //! waits for publication, so every per-CPU callback has returned (or its CPU
 //! was given up on) before the monarch's callback starts.
 //!
+//! In a handed-off generation ([`Params::handoff`]) a slave publishes
+//! first and then runs its per-CPU step, on copies, after it has left the
+//! generation: a debugger keeps it in its own loop for as long as it likes.
+//!
 //! A CPU that answers late does not run free: it registers as late and waits
 //! for the release like the others (and parks in stay-stopped mode).
 //!
@@ -172,6 +176,12 @@ pub struct Params<T = usize> {
     pub nmi_wait_ns: u64,
     /// Park the slaves for good after the callback instead of resuming them.
     pub stay: bool,
+    /// Hand each stopped slave over to [`Platform::stopped`]: it reports
+    /// itself stopped first, then runs it for as long as it likes,
+    /// concurrently with the monarch's callback and after [`CrashStop::run`]
+    /// returned, and resumes when it returns (a debugger's own slave loop).
+    /// Not with `stay`.
+    pub handoff: bool,
     /// What the slaves of this generation need from the caller, handed to
     /// [`Platform::stopped`] on every slave. The monarch copies it into the
     /// protocol state before the gather opens: slaves never read the
@@ -213,7 +223,7 @@ pub struct Outcome {
 /// with simulated CPUs and with loom.
 pub trait Platform {
     /// Per-CPU record filled by [`Platform::capture`] (registers, task, ...).
-    type Record;
+    type Record: Copy;
     /// Context handed by the stopping CPU to [`Platform::capture`] and
     /// [`Platform::stopped`], e.g. the interrupted register frame.
     type Ctx: Copy;
@@ -334,6 +344,8 @@ pub struct CrashStop<P: Platform, const N: usize> {
     released: AtomicU64,
     /// The last generation released in stay-stopped mode.
     stay_gen: AtomicU64,
+    /// The last generation whose slaves are handed off ([`Params::handoff`]).
+    handoff_gen: AtomicU64,
     /// Start time of the current generation.
     start_ns: AtomicU64,
     /// The current generation's copy of [`Params::payload`]: written by the
@@ -415,6 +427,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
                 current: AtomicU64::new(0),
                 released: AtomicU64::new(0),
                 stay_gen: AtomicU64::new(0),
+                handoff_gen: AtomicU64::new(0),
                 start_ns: AtomicU64::new(0),
                 payload: UnsafeCell::new(P::EMPTY_PAYLOAD),
                 held_gen: AtomicU64::new(0),
@@ -532,7 +545,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         finish: impl FnOnce(&Held<'_, P, N>, &mut T),
     ) -> Result<(Outcome, T), Error> {
         let me = p.this_cpu();
-        if me as usize >= N || me >= p.nr_cpus() {
+        if me as usize >= N || me >= p.nr_cpus() || (params.handoff && params.stay) {
             return Err(Error::Invalid);
         }
         let seen = self.released.load(Ordering::Acquire);
@@ -742,6 +755,9 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             ..Outcome::default()
         };
         self.start_ns.store(start, Ordering::Relaxed);
+        // Read by the slaves after `current` (Release below).
+        self.handoff_gen
+            .store(if params.handoff { gen } else { 0 }, Ordering::Relaxed);
         // SAFETY: see `CrashStop::payload`: every CPU that entered the
         // previous generation has left it (`release` waited for them), and
         // the slaves of `gen` read it only after the Release store of
@@ -1028,6 +1044,9 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         // SAFETY: our slot is `SAVING`: only this CPU touches the record.
         slot.rec
             .with_mut(|r| p.capture(unsafe { &mut *r }, me, how, t, ctx));
+        if self.handoff_gen.load(Ordering::Relaxed) == gen {
+            return self.hand_off(p, me, gen, how, ctx);
+        }
         self.payload.with(|pl| {
             slot.rec.with(|r| {
                 // SAFETY: we entered `gen`, so the payload is this
@@ -1052,6 +1071,37 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             return true;
         }
         self.wait_release(p, me, gen, Some(ctx));
+        true
+    }
+
+    /// The rest of `arrive()` for a handed-off generation: publish, leave
+    /// the generation, then run the per-CPU step on copies of the record
+    /// and payload (the next generation may rewrite both meanwhile).
+    #[inline(always)]
+    fn hand_off(&self, p: &P, me: u32, gen: u64, how: How, ctx: P::Ctx) -> bool {
+        let slot = &self.slots[me as usize];
+        // SAFETY: our slot is still `SAVING`: only this CPU touches the
+        // record; we entered `gen`, so the payload is this generation's.
+        let (rec, payload) = slot
+            .rec
+            .with(|r| self.payload.with(|pl| unsafe { (*r, *pl) }));
+        if slot
+            .word
+            .compare_exchange(
+                pack(gen, SAVING),
+                pack(gen, how as u8),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            self.held_late(p, me, gen);
+            return true;
+        }
+        // Last access to the generation's state.
+        slot.left.store(gen, Ordering::Release);
+        p.stopped(me, &rec, ctx, &payload);
+        p.resumed();
         true
     }
 

@@ -249,7 +249,7 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 	static const char *const modes[] = { "mode=resume", "mode=stay", NULL };
 	u64 ipi_ms = 0, nmi_ms = 0, hold_ms = 0, nest = 0, cpufn = 0;
 	u64 repeat = 1, cycle, crash = 0, cpufn_ms = 0, cpufn_cpu = U64_MAX;
-	u64 poke = 0;
+	u64 poke = 0, handoff = 0;
 	struct test_key keys[] = {
 		{ "ipi_ms", 0, CRASH_STOP_IPI_WAIT_MAX_MS, &ipi_ms },
 		{ "nmi_ms", 0, CRASH_STOP_NMI_WAIT_MAX_MS, &nmi_ms },
@@ -261,6 +261,7 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 		{ "cpufn_ms", 0, 10000, &cpufn_ms },
 		{ "cpufn_cpu", 0, nr_cpu_ids - 1, &cpufn_cpu },
 		{ "poke", 0, 1, &poke },
+		{ "handoff", 0, 1, &handoff },
 	};
 	struct stop_run run = { };
 	struct crash_stop_args args = { };
@@ -272,7 +273,13 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 	if (ret)
 		return ret;
 	/* The per-CPU callback's options need the callback. */
-	if (!cpufn && (cpufn_ms || keys[8].seen || poke))
+	if (!cpufn && (cpufn_ms || keys[8].seen || poke || handoff))
+		return -EINVAL;
+	/*
+	 * Handed-off callbacks run on after crash_stop() returns: only one
+	 * cycle, and with cpufn_ms, which makes this function wait for them.
+	 */
+	if (handoff && (!cpufn_ms || repeat != 1 || mode == 1 || crash))
 		return -EINVAL;
 
 	run.hold_ms = hold_ms;
@@ -290,6 +297,7 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 	args.nmi_wait_ms = nmi_ms;
 	args.mode = mode == 1 ? CRASH_STOP_STAY : CRASH_STOP_RESUME;
 	args.reason = CRASH_STOP_REASON_TEST;
+	args.flags = handoff ? CRASH_STOP_HANDOFF : 0;
 
 	if (crash) {
 		/*
@@ -319,6 +327,14 @@ static ssize_t stop_write(struct file *file, const char __user *ubuf,
 	 */
 	if (cpufn_ms)
 		msleep(cpufn_ms + 100);
+	/* Handed-off callbacks may still be running: @run must outlive them. */
+	if (handoff) {
+		unsigned long timeout = jiffies + 10 * HZ;
+
+		while (atomic_read(&run.cpufn_done) < atomic_read(&run.cpufn_runs) &&
+		       time_before(jiffies, timeout))
+			msleep(20);
+	}
 	last_ret = ret;
 	last_nested_ret = run.nested_ret;
 	last_cpufn_runs = atomic_read(&run.cpufn_runs);

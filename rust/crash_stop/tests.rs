@@ -34,6 +34,7 @@ mod suite {
             nmi_wait_ms: 0,
             mode: bindings::crash_stop_mode_CRASH_STOP_RESUME,
             reason: bindings::crash_stop_reason_CRASH_STOP_REASON_TEST,
+            flags: 0,
         }
     }
 
@@ -109,6 +110,16 @@ mod suite {
         assert_eq!(call(&a), EINVAL);
         let mut a = args(Some(count));
         a.nmi_wait_ms = bindings::CRASH_STOP_NMI_WAIT_MAX_MS + 1;
+        assert_eq!(call(&a), EINVAL);
+        // Hand-off needs a per-CPU callback and resume mode; no other flag.
+        let mut a = args(Some(count));
+        a.flags = bindings::CRASH_STOP_HANDOFF;
+        assert_eq!(call(&a), EINVAL);
+        a.cpu_callback = Some(count_cpu);
+        a.mode = bindings::crash_stop_mode_CRASH_STOP_STAY;
+        assert_eq!(call(&a), EINVAL);
+        let mut a = args(Some(count));
+        a.flags = 2;
         assert_eq!(call(&a), EINVAL);
         // None of these ran a crash stop.
         assert_eq!(CALLS.load(Ordering::Relaxed), 0);
@@ -271,6 +282,7 @@ mod suite {
             ipi_wait_ns: 1_000_000,
             nmi_wait_ns: 1_000_000,
             stay: false,
+            handoff: false,
             payload: 0,
         };
         let fake = Fake { online: 1 << 2 };

@@ -370,6 +370,7 @@ pub fn stop<F: FnOnce(&Held<'_>)>(opts: &Options, f: F) -> Result<Outcome> {
             Mode::Stay => bindings::crash_stop_mode_CRASH_STOP_STAY,
         },
         reason: opts.reason.as_raw(),
+        flags: 0,
     };
     let mut res = MaybeUninit::<bindings::crash_stop_result>::zeroed();
     // SAFETY: `args` and `res` are valid for the call; the callback and its

@@ -310,6 +310,8 @@ static int test_badinput(void)
 		{ "stop", "nest=2" }, { "stop", "cpufn=2" },
 		{ "stop", "repeat=100001" }, { "stop", "mode=resume xyz" },
 		{ "stop", "cpufn_ms=10" }, { "stop", "poke=1" },
+		{ "stop", "handoff=1" }, { "stop", "cpufn=1 handoff=1" },
+		{ "stop", "cpufn=1 cpufn_ms=10 handoff=1 mode=stay" },
 		{ "stop", "cpufn=1 cpufn_ms=10001" },
 		{ "stop", "cpufn=1 cpufn_cpu=9999" },
 		{ "spin", "cpu=1 irqs=on regloop=1" },
@@ -943,6 +945,32 @@ static int test_slowcpufn(void)
 	return fails ? KSFT_FAIL : KSFT_PASS;
 }
 
+/*
+ * 12b: CRASH_STOP_HANDOFF: the CPUs are handed to their cpu_callback: it
+ * runs after they reported stopped, on after crash_stop() returned, with
+ * the frame their row was taken from.
+ */
+static int test_handoff(void)
+{
+	int fails = 0;
+
+	if (nr_online < 2)
+		return skip("needs 2 online CPUs");
+	fails += stop_all_ipi("ipi_ms=2000 cpufn=1 cpufn_ms=300 handoff=1");
+	fails += check(last.cpufn_done == 0,
+		       "cpufn_done=%lld when the monarch's callback began, expected 0 (still handed off)",
+		       last.cpufn_done);
+	fails += check(last.cpufn_after_return == last.stopped,
+		       "cpufn_after_return=%lld, stopped=%lld: handed-off callbacks end after crash_stop() returns",
+		       last.cpufn_after_return, last.stopped);
+	fails += check(last.cpufn_regs_ok == last.stopped,
+		       "cpufn_regs_ok=%lld, stopped=%lld", last.cpufn_regs_ok,
+		       last.stopped);
+	/* And a normal stop right after: nobody is left behind. */
+	fails += stop_all_ipi("ipi_ms=2000");
+	return fails ? KSFT_FAIL : KSFT_PASS;
+}
+
 /* Gaps of a heartbeat loop, in shared memory. */
 #define HB_GAPS		64
 struct heartbeat {
@@ -1230,6 +1258,7 @@ static const struct {
 	{ "demo_rust", test_demo_rust, QUICK },
 	{ "order", test_order, QUICK },
 	{ "slowcpufn", test_slowcpufn, QUICK },
+	{ "handoff", test_handoff, QUICK },
 	{ "late", test_late, QUICK },
 	{ "monarch_regs", test_monarch_regs, QUICK },
 	{ "poke", test_poke, QUICK },
