@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Host side of scripts/bench.sh.
+
+bench.py vm DIR TIMEOUT QEMU-COMMAND...
+    Run QEMU (its ttyS1, the results port, on stdout: "-serial
+    chardev:..." with "-chardev stdio,..."), kill it after TIMEOUT
+    seconds.  Copies the results port to DIR/results.log, shows the
+    guest's BENCH_PROGRESS lines on the console as they come, samples
+    the QEMU process's CPU time (utime + stime of /proc/PID/stat) every
+    100 ms into DIR/cpu.samples ("host seconds<TAB>CPU seconds"), and at
+    each "BENCH_MARK NAME GUEST_UPTIME" line records the host time and
+    the CPU time of QEMU and of each of its threads in DIR/marks.txt.
+    Exits with QEMU's status (124 after the timeout).
+
+bench.py report OUT ROUNDS HOLD_SMP VMDIR...
+    From each VMDIR/results.log (VMDIR named smp-N): OUT/bench.csv (one
+    row per vCPU count and quantity: min, median, p90, max in ns,
+    rounds), OUT/table.md (medians, p90 and ratios to
+    smp_call_function), OUT/check.tap (one "ok" per vCPU count and
+    quantity with ROUNDS rounds of numbers; when HOLD_SMP is not 0, one
+    per window, idle and held, of that boot measured) and, from the
+    hold/idle marks, OUT/hold.csv (cores used = QEMU CPU seconds / wall
+    seconds, held vs idle).  Prints the tables.
+
+bench.py plot OUT
+    OUT/bench.png from OUT/bench.csv: median latency (log scale)
+    against vCPUs, one line per quantity, the p90 as a mark.
+"""
+import csv
+import datetime
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+# The quantities, in table order; the first is the reference of the ratios.
+QUANTITIES = [
+    ("smp_call_function", "smp_call_function(wait=1), no-op"),
+    ("nmi_ack", "NMI to all others, acknowledged"),
+    ("stop_machine", "stop_machine(), no-op"),
+    ("hold_all_gather", "hold-all (kgdb roundup shape): gather"),
+    ("hold_all", "hold-all: round trip"),
+    ("crash_stop_gather", "crash_stop(): gather"),
+    ("crash_stop", "crash_stop(): round trip"),
+    ("crash_stop_nmi_gather", "crash_stop(), IRQ-off spinner: gather after the NMI escalation"),
+    ("crash_stop_nmi", "crash_stop(), IRQ-off spinner: round trip after the escalation"),
+]
+REFERENCE = QUANTITIES[0][0]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---- vm ---------------------------------------------------------------------
+
+def proc_ticks(path):
+    """utime + stime of a /proc/.../stat file, in clock ticks."""
+    with open(path) as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def thread_ticks(pid):
+    """{tid: (comm, ticks)} of every thread of pid."""
+    out = {}
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open("%s/%s/comm" % (base, tid)) as f:
+                comm = f.read().strip()
+            out[tid] = (comm, proc_ticks("%s/%s/stat" % (base, tid)))
+        except OSError:
+            pass
+    return out
+
+
+def vm(outdir, timeout, cmd):
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE,
+                            stderr=open(os.path.join(outdir, "qemu.log"), "wb"))
+    timed_out = threading.Event()
+
+    def kill():
+        timed_out.set()
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.daemon = True
+    timer.start()
+    stop = threading.Event()
+
+    def sampler():
+        with open(os.path.join(outdir, "cpu.samples"), "w") as f:
+            while not stop.is_set():
+                try:
+                    ticks = proc_ticks("/proc/%d/stat" % proc.pid)
+                except (OSError, IndexError):
+                    break
+                f.write("%.3f\t%.2f\n" % (time.monotonic() - t0, ticks / CLK_TCK))
+                f.flush()
+                stop.wait(0.1)
+
+    threading.Thread(target=sampler, daemon=True).start()
+    res = open(os.path.join(outdir, "results.log"), "wb", buffering=0)
+    marks = open(os.path.join(outdir, "marks.txt"), "w")
+    booted = False
+    for line in proc.stdout:
+        now = time.monotonic() - t0
+        res.write(line)
+        text = line.decode("utf-8", "replace").strip()
+        if text.startswith("BENCH_CPUS") and not booted:
+            booted = True
+            say("booted in %.0f s;" % now)
+        elif text.startswith("BENCH_PROGRESS "):
+            say(text.split(" ", 1)[1] + ",")
+        elif text.startswith("BENCH_ERROR "):
+            say("[%s]" % text)
+        elif text.startswith("BENCH_MARK "):
+            try:
+                threads = thread_ticks(proc.pid)
+                total = proc_ticks("/proc/%d/stat" % proc.pid)
+            except (OSError, IndexError):
+                continue
+            parts = text.split()
+            marks.write("%s\t%s\t%.3f\t%d\t%s\n" % (
+                parts[1], parts[2] if len(parts) > 2 else "-", now, total,
+                " ".join("%s:%s:%d" % (tid, comm.replace(" ", "_"), t)
+                         for tid, (comm, t) in sorted(threads.items()))))
+            marks.flush()
+    rc = proc.wait()
+    stop.set()
+    timer.cancel()
+    res.close()
+    marks.close()
+    if timed_out.is_set():
+        say("killed after %d s," % timeout)
+        return 124
+    return rc
+
+
+def say(text):
+    sys.stdout.write(" " + text)
+    sys.stdout.flush()
+
+
+# ---- report -----------------------------------------------------------------
+
+RESULT = re.compile(r"^BENCH_RESULT mech=(\S+) rounds=(\d+)(.*)$")
+
+
+def parse_results(path):
+    """(vcpus, {quantity: {min, median, p90, max, rounds, notes}})."""
+    vcpus, rows = None, {}
+    with open(path, "rb") as f:
+        for raw in f:
+            line = raw.decode("utf-8", "replace").strip()
+            if line.startswith("BENCH_CPUS "):
+                vcpus = int(line.split()[1])
+            m = RESULT.match(line)
+            if not m:
+                continue
+            row = {"rounds": int(m.group(2)), "notes": []}
+            for word in m.group(3).split():
+                k, _, v = word.partition("=")
+                if k in ("min", "median", "p90", "max"):
+                    row[k] = int(v)
+                else:
+                    row["notes"].append(word)
+            rows[m.group(1)] = row
+    return vcpus, rows
+
+
+def fmt_ns(ns):
+    if ns >= 10_000_000:
+        return "%.0f ms" % (ns / 1e6)
+    if ns >= 1_000_000:
+        return "%.1f ms" % (ns / 1e6)
+    if ns >= 10_000:
+        return "%.0f us" % (ns / 1e3)
+    return "%.1f us" % (ns / 1e3)
+
+
+def host_line():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s (%s, %d CPUs)" % (socket.gethostname(), model, os.cpu_count())
+
+
+def load_line():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def hold_report(vmdir, vcpus):
+    """[(state, host wall s, guest wall s, cpu s, cores, vcpu cores)]."""
+    path = os.path.join(vmdir, "marks.txt")
+    if not os.path.exists(path):
+        return []
+    marks = {}
+    with open(path) as f:
+        for line in f:
+            name, guest, host, total, threads = (line.rstrip("\n").split("\t") + [""])[:5]
+            per = {}
+            for item in threads.split():
+                tid, comm, t = item.rsplit(":", 2)
+                per[tid] = (comm, int(t))
+            marks[name] = (float(guest), float(host), int(total), per)
+    out = []
+    for state in ("idle", "held"):
+        b, e = marks.get(state + "_begin"), marks.get(state + "_end")
+        if not b or not e:
+            continue
+        wall = e[1] - b[1]
+        cpu = (e[2] - b[2]) / CLK_TCK
+        vcpu = sum(t - b[3][tid][1] for tid, (comm, t) in e[3].items()
+                   if tid in b[3] and comm.startswith("CPU_")) / CLK_TCK
+        out.append((state, wall, e[0] - b[0], cpu, cpu / wall if wall > 0 else 0,
+                    vcpu / wall if wall > 0 else 0))
+    return out
+
+
+def report(outdir, want_rounds, hold_smp, vmdirs):
+    data = {}
+    holds = []
+    for d in vmdirs:
+        path = os.path.join(d, "results.log")
+        if not os.path.exists(path):
+            continue
+        vcpus, rows = parse_results(path)
+        if vcpus is None:
+            m = re.search(r"(\d+)$", os.path.basename(d.rstrip("/")))
+            vcpus = int(m.group(1)) if m else 0
+        data[vcpus] = rows
+        for h in hold_report(d, vcpus):
+            holds.append((vcpus,) + h)
+    # The vCPU counts asked for, from the directory names (smp-N).
+    counts = sorted({int(re.search(r"(\d+)$", d.rstrip("/")).group(1)) for d in vmdirs})
+
+    with open(os.path.join(outdir, "bench.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["vcpus", "mechanism", "min_ns", "median_ns", "p90_ns", "max_ns", "rounds"])
+        for n in counts:
+            for q, _ in QUANTITIES:
+                r = data.get(n, {}).get(q)
+                if r and r["rounds"] > 0:
+                    w.writerow([n, q, r["min"], r["median"], r["p90"], r["max"], r["rounds"]])
+
+    ok = 0
+    hold_states = ("idle", "held") if hold_smp else ()
+    total = len(counts) * len(QUANTITIES) + len(hold_states)
+    with open(os.path.join(outdir, "check.tap"), "w") as f:
+        f.write("1..%d\n" % total)
+        i = 0
+        for state in hold_states:
+            i += 1
+            good = any(h[0] == hold_smp and h[1] == state and h[2] > 0 for h in holds)
+            ok += good
+            f.write("%s %d - %d vCPUs: QEMU CPU use, %s%s\n" % (
+                "ok" if good else "not ok", i, hold_smp, state,
+                "" if good else " # not measured"))
+        for n in counts:
+            for q, _ in QUANTITIES:
+                i += 1
+                r = data.get(n, {}).get(q)
+                good = (r is not None and r["rounds"] == want_rounds
+                        and all(k in r for k in ("min", "median", "p90", "max"))
+                        and 0 < r["min"] <= r["median"] <= r["p90"] <= r["max"])
+                ok += good
+                why = "" if good else (" # no numbers" if not r else
+                                       " # %d rounds" % r["rounds"])
+                f.write("%s %d - %d vCPUs: %s%s\n" % ("ok" if good else "not ok", i, n, q, why))
+
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    lines = []
+    lines.append("Measured %s on %s, load average %s at the end; QEMU TCG, "
+                 "%d rounds each. Median (p90) and the median's ratio to "
+                 "smp_call_function." % (stamp, host_line(), load_line(), want_rounds))
+    lines.append("")
+    lines.append("| mechanism | " + " | ".join("%d vCPUs" % n for n in counts) + " |")
+    lines.append("|---|" + "---|" * len(counts))
+    for q, desc in QUANTITIES:
+        cells = []
+        for n in counts:
+            r = data.get(n, {}).get(q)
+            ref = data.get(n, {}).get(REFERENCE)
+            if not r or r["rounds"] == 0:
+                cells.append("—")
+                continue
+            c = "%s (%s)" % (fmt_ns(r["median"]), fmt_ns(r["p90"]))
+            if ref and ref.get("median"):
+                c += " ×%.1f" % (r["median"] / ref["median"])
+            if r["notes"]:
+                c += " [%s]" % " ".join(r["notes"])
+            cells.append(c)
+        lines.append("| %s | %s |" % (desc, " | ".join(cells)))
+    if holds:
+        lines.append("")
+        lines.append("QEMU process CPU use (utime + stime) while crash_stop holds every "
+                     "CPU vs idle, cores = CPU seconds / wall seconds:")
+        lines.append("")
+        lines.append("| vCPUs | state | wall (host) | wall (guest) | QEMU CPU | cores | of which vCPU threads |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for n, state, wall, gwall, cpu, cores, vcores in holds:
+            lines.append("| %d | %s | %.2f s | %.2f s | %.2f s | %.2f | %.2f |"
+                         % (n, state, wall, gwall, cpu, cores, vcores))
+    table = "\n".join(lines) + "\n"
+    with open(os.path.join(outdir, "table.md"), "w") as f:
+        f.write(table)
+    if holds:
+        with open(os.path.join(outdir, "hold.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["vcpus", "state", "host_wall_s", "guest_wall_s", "qemu_cpu_s",
+                        "cores", "vcpu_thread_cores"])
+            for h in holds:
+                w.writerow([h[0], h[1]] + ["%.3f" % x for x in h[2:]])
+    print(table, end="")
+    print("%d of %d checks: every quantity has %d rounds of numbers%s"
+          % (ok, total, want_rounds, ", the hold was measured" if hold_states else ""))
+    return 0 if ok == total else 1
+
+
+# ---- plot -------------------------------------------------------------------
+
+def plot(outdir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    rows = {}
+    with open(os.path.join(outdir, "bench.csv")) as f:
+        for r in csv.DictReader(f):
+            rows.setdefault(r["mechanism"], []).append(
+                (int(r["vcpus"]), int(r["median_ns"]), int(r["p90_ns"])))
+    fig, ax = plt.subplots(figsize=(10, 7.5), dpi=110)
+    markers = "osD^v<>ph*"
+    for i, (q, desc) in enumerate(QUANTITIES):
+        pts = sorted(rows.get(q, []))
+        if not pts:
+            continue
+        xs = [p[0] for p in pts]
+        med = [p[1] for p in pts]
+        p90 = [p[2] for p in pts]
+        line, = ax.plot(xs, med, marker=markers[i % len(markers)], label=desc,
+                        linestyle="--" if q.endswith("_gather") else "-")
+        ax.scatter(xs, p90, marker="_", s=260, linewidths=2,
+                   color=line.get_color(), zorder=3)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+        lambda v, _: fmt_ns(v).replace("us", "µs").replace(".0 ", " ")))
+    xs = sorted({x for pts in rows.values() for x, _, _ in pts})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([str(x) for x in xs])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel("vCPUs (QEMU TCG)")
+    ax.set_ylabel("latency: median (line), p90 (bar)")
+    ax.grid(True, which="major", alpha=0.4)
+    ax.grid(True, which="minor", axis="y", alpha=0.15)
+    ax.set_title("Reaching every other CPU: latency against vCPUs\n%s, %s"
+                 % (host_line(), datetime.date.today().isoformat()), fontsize=10)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, "bench.png"))
+    print("wrote %s" % os.path.join(outdir, "bench.png"))
+
+
+def main(argv):
+    if len(argv) >= 4 and argv[1] == "vm":
+        return vm(argv[2], int(argv[3]), argv[4:])
+    if len(argv) >= 5 and argv[1] == "report":
+        return report(argv[2], int(argv[3]), int(argv[4]), argv[5:])
+    if len(argv) == 3 and argv[1] == "plot":
+        plot(argv[2])
+        return 0
+    sys.stderr.write(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.exit(main(sys.argv))

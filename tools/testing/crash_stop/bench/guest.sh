@@ -1,0 +1,71 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The guest side of scripts/bench.sh: load crash_stop_bench.ko and run
+# every mechanism; optionally hold every CPU for HOLD_S seconds with
+# crash_stop, and stay idle as long, for the host's CPU-time measurement.
+# scripts/bench.sh puts the settings in /bench/settings (ROUNDS, IPI_MS,
+# HOLD_S, SPIN_MS).  Lines for the host, on the results port:
+#
+#   BENCH_PROGRESS WHAT     what starts now (shown on the host's console)
+#   BENCH_RESULT ...        the module's summary lines
+#   BENCH_MARK NAME UPTIME  a hold/idle window begins or ends: the host
+#                           timestamps it and reads QEMU's CPU time
+#   BENCH_ERROR TEXT        something failed
+. /bench/settings
+D=/sys/kernel/debug/crash_stop_bench
+CS=/sys/kernel/debug/crash_stop
+ncpu=$(grep -c '^processor' /proc/cpuinfo)
+rc=0
+
+err() {
+	echo "BENCH_ERROR $*"
+	rc=1
+}
+
+run() {
+	echo "BENCH_PROGRESS $1"
+	if ! echo "mech=$1 rounds=$ROUNDS ${2:-}" >$D/run; then
+		err "$1: the run failed (see the console log)"
+	fi
+	cat $D/run
+}
+
+mark() {
+	echo "BENCH_MARK $1 $(cut -d' ' -f1 /proc/uptime)"
+}
+
+echo "BENCH_CPUS $ncpu"
+insmod /bench/crash_stop_bench.ko || {
+	err "insmod crash_stop_bench.ko failed"
+	exit 1
+}
+
+run smp_call_function
+run nmi_ack
+run stop_machine
+run hold_all
+run crash_stop
+
+# The NMI path: the last CPU spins with interrupts off.
+if echo "cpu=$((ncpu - 1)) irqs=off ms=$SPIN_MS" >$CS/spin; then
+	run crash_stop_nmi "ipi_ms=$IPI_MS"
+	echo stop >$CS/spin
+else
+	err "could not start the spinner on CPU $((ncpu - 1))"
+fi
+
+if [ "$HOLD_S" -gt 0 ]; then
+	echo "BENCH_PROGRESS idle ${HOLD_S} s"
+	mark idle_begin
+	sleep "$HOLD_S"
+	mark idle_end
+	echo "BENCH_PROGRESS held ${HOLD_S} s"
+	mark held_begin
+	echo "hold_ms=$((HOLD_S * 1000))" >$CS/stop || err "the hold failed"
+	mark held_end
+	head -n 1 $CS/last | sed 's/^/BENCH_HOLD_LAST /'
+fi
+
+rmmod crash_stop_bench || err "rmmod crash_stop_bench failed"
+exit $rc
