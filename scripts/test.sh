@@ -10,6 +10,7 @@
 #       KUnit: one boot that runs the built-in KUnit tests
 #       one VM boot per tools/testing/selftests/crash_stop/scenarios/*.sh
 #       kdump through crash_stop (scripts/kdump.sh: one crash per case)
+#       the benchmark, short (scripts/bench.sh: 2 and 4 vCPUs, 21 rounds)
 #       setup's dependency test (tools/testing/crash_stop/setup-deps-test.sh)
 #       the runner's self-tests (tools/testing/crash_stop/runner-selftest.sh)
 #   scripts/test.sh scenario FILE [NAME]   one VM scenario
@@ -179,6 +180,16 @@ kdump_tests() {
 	counts "$p" "$f" "$s"
 }
 
+# "make bench", shortened so that it cannot rot: every mechanism gives
+# numbers (its check.tap; no timing is checked).  Results in build/bench-test/.
+bench_short() {
+	local out=$CS_BUILD/bench-test p f s
+	BENCH_SMPS="2 4" ROUNDS=21 HOLD_S=1 BENCH_OUT=$out "$CS_ROOT/scripts/bench.sh" || true
+	[[ -f $out/check.tap ]] || die "scripts/bench.sh wrote no check.tap"
+	read -r p f s < <(tap_count "$out/check.tap")
+	counts "$p" "$f" "$s"
+}
+
 runner_selftest() {
 	"$RUNNER_SELFTEST"
 	local p f s
@@ -207,7 +218,7 @@ all_tests() {
 	for f in "$SCENARIOS"/*.sh; do
 		if [[ -f $f ]]; then scen+=("$f"); fi
 	done
-	PHASES=$((6 + ${#scen[@]}))
+	PHASES=$((7 + ${#scen[@]}))
 	phase "host model tests (cargo test, loom)" test-model model_tests
 	phase "kernel build" test-build kernel_build
 	if ((STAGE_RC != 0)); then
@@ -223,6 +234,7 @@ all_tests() {
 			run_scenario "$f" "$name"
 	done
 	phase "kdump through crash_stop (scripts/kdump.sh)" test-kdump kdump_tests
+	phase "benchmark, short (scripts/bench.sh: 2, 4 vCPUs)" test-bench bench_short
 	phase "setup installs every command the scripts run" test-setup-deps setup_deps_test
 	if [[ -x $RUNNER_SELFTEST ]]; then
 		phase "runner self-tests" test-runner-selftest runner_selftest
