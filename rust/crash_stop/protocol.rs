@@ -67,7 +67,7 @@
 //!
 //! Phases of one generation, as seen by the monarch:
 //!
-//! 1. *elect*: `monarch` CAS `NO_CPU -> me`;
+//! 1. *elect*: `monarch` CAS `none -> me`;
 //! 2. *prepare*: bump `generation`, mark slots, record itself, publish
 //!    `current = g` (this opens the gather);
 //! 3. *IPI*: send the maskable IPI, wait up to `ipi_wait_ns`;
@@ -88,8 +88,14 @@
 
 use crate::sync::{array_of, const_ctor, AtomicBool, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 
-/// Value of [`CrashStop::monarch`] when no crash stop is in progress.
-pub const NO_CPU: u32 = u32::MAX;
+/// The `monarch` word holds the monarch's CPU number plus one, so that the
+/// protocol state is all zeroes until first used (it lives in the kernel's
+/// `.bss`, not in its image: it is large with `NR_CPUS` = 8192).
+const NO_MONARCH: u32 = 0;
+
+const fn monarch_word(cpu: u32) -> u32 {
+    cpu + 1
+}
 
 /// How a CPU ended up in the table of one generation.
 ///
@@ -334,7 +340,7 @@ impl<R> Slot<R> {
 ///
 /// In the kernel there is exactly one, in a `static`; nothing is allocated.
 pub struct CrashStop<P: Platform, const N: usize> {
-    /// The monarch CPU, or [`NO_CPU`].
+    /// The monarch CPU plus one, or [`NO_MONARCH`].
     monarch: AtomicU32,
     /// The last generation started.
     generation: AtomicU64,
@@ -422,7 +428,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         /// A protocol state with no crash stop in progress.
         pub fn new() -> Self {
             CrashStop {
-                monarch: AtomicU32::new(NO_CPU),
+                monarch: AtomicU32::new(NO_MONARCH),
                 generation: AtomicU64::new(0),
                 current: AtomicU64::new(0),
                 released: AtomicU64::new(0),
@@ -435,7 +441,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
                 nested: UnsafeCell::new(P::EMPTY_PAYLOAD),
                 outcome: UnsafeCell::new(Outcome {
                     generation: 0,
-                    monarch: NO_CPU,
+                    monarch: 0,
                     stopped: 0,
                     by_nmi: 0,
                     escalated: 0,
@@ -458,10 +464,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
 
     /// The monarch CPU, or `None` if no crash stop is in progress.
     pub fn monarch(&self) -> Option<u32> {
-        match self.monarch.load(Ordering::Acquire) {
-            NO_CPU => None,
-            cpu => Some(cpu),
-        }
+        self.monarch.load(Ordering::Acquire).checked_sub(1)
     }
 
     /// The last generation started (0 if none ever was).
@@ -552,17 +555,22 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         loop {
             match self
                 .monarch
-                .compare_exchange(NO_CPU, me, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(
+                    NO_MONARCH,
+                    monarch_word(me),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
             {
                 Ok(_) => {
                     if let Some(err) = self.stopped_during_call(me, seen) {
                         // Not a fresh caller: give the election back.
-                        self.monarch.store(NO_CPU, Ordering::Release);
+                        self.monarch.store(NO_MONARCH, Ordering::Release);
                         return Err(err);
                     }
                     break;
                 }
-                Err(m) if m == me => {
+                Err(m) if m == monarch_word(me) => {
                     if params.stay {
                         if let Some(r) = self.nested_stay(p, params, callback, finish) {
                             return r;
@@ -598,7 +606,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         });
         finish(&held, &mut value);
         self.current.store(0, Ordering::Release);
-        self.monarch.store(NO_CPU, Ordering::Release);
+        self.monarch.store(NO_MONARCH, Ordering::Release);
         p.released(params.stay);
         Ok((held.outcome, value))
     }
@@ -890,7 +898,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
     /// oops/panic handling can run. Returns whether there was one to abort.
     pub fn abort_on_crash(&self, p: &P) -> bool {
         let me = p.this_cpu();
-        if self.monarch.load(Ordering::Acquire) != me {
+        if self.monarch.load(Ordering::Acquire) != monarch_word(me) {
             return false;
         }
         let gen = self.current.load(Ordering::Acquire);
@@ -899,7 +907,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         }
         self.released.store(gen, Ordering::SeqCst);
         self.current.store(0, Ordering::Release);
-        self.monarch.store(NO_CPU, Ordering::Release);
+        self.monarch.store(NO_MONARCH, Ordering::Release);
         true
     }
 
@@ -913,7 +921,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         };
         let gen = self.current.load(Ordering::Acquire);
         if gen == 0
-            || self.monarch.load(Ordering::Acquire) == me
+            || self.monarch.load(Ordering::Acquire) == monarch_word(me)
             || slot.entered.load(Ordering::SeqCst) != gen
             || slot.left.load(Ordering::Acquire) == gen
         {
