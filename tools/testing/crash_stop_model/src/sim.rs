@@ -348,6 +348,7 @@ impl Machine {
                 ipi_wait_ns: 0,
                 nmi_wait_ns: 0,
                 stay: false,
+                handoff: false,
                 payload: 0,
             }),
             episode_gen: AtomicU64::new(0),

@@ -30,6 +30,7 @@ fn params() -> Params {
         ipi_wait_ns: 100 * MS,
         nmi_wait_ns: 2000 * MS,
         stay: false,
+        handoff: false,
         payload: 0,
     }
 }

@@ -8,8 +8,8 @@
 mod common;
 
 use common::{check, params};
-use crash_stop_model::protocol::{Error, How};
-use crash_stop_model::sim::{Episode, Machine, Mode, Report};
+use crash_stop_model::protocol::{Error, How, Outcome};
+use crash_stop_model::sim::{Episode, Machine, Mode, Report, Snapshot};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
@@ -40,12 +40,7 @@ fn run_within(m: &Arc<Machine>, ep: &Episode, secs: u64) -> Report {
 }
 
 /// The monarch's outcome and callback snapshot of a single-caller episode.
-fn monarch_view(
-    r: &Report,
-) -> (
-    crash_stop_model::protocol::Outcome,
-    &crash_stop_model::sim::Snapshot,
-) {
+fn monarch_view(r: &Report) -> (Outcome, &Snapshot) {
     let c = &r.results[0].1;
     (c.res.unwrap(), c.held.as_ref().unwrap())
 }

@@ -14,6 +14,7 @@ pub fn params(ipi_ticks: u64, nmi_ticks: u64, stay: bool) -> Params {
         ipi_wait_ns: ipi_ticks * TICK_NS,
         nmi_wait_ns: nmi_ticks * TICK_NS,
         stay,
+        handoff: false,
         payload: 0,
     }
 }
