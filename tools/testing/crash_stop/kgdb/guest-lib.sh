@@ -1,0 +1,176 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
+#
+# Shared part of the kgdb scenarios (scenarios/*.sh), sourced in the guest
+# as /kgdb/lib.sh.  scripts/kgdb.sh puts kgdb_load (the pinned busy loops)
+# in /kgdb/ too.  The scenario's stdout is the results port (ttyS1): the
+# host reads every KGDB_* line below, some of them (KGDB_BREAK,
+# KGDB_RESUMED) as they come, with its own timestamps.
+#
+# The driver runs pinned to CPU 0 from its first line on (kg_init): a
+# process that once ran on a CPU that later spins with interrupts off
+# hangs in its next fork (the TLB shootdown waits for that CPU), so the
+# shell that breaks in must never have run on the spinner's CPU.
+
+CS_DBG=/sys/kernel/debug/crash_stop
+KG_LOAD=/tmp/kgdb_load.table
+KG_SPINNING=""
+KG_SPIN_MS=${KG_SPIN_MS:-120000}
+KG_SETTLE=${KG_SETTLE:-5}
+
+# kg_init "$0": re-run the scenario pinned to CPU 0, in a fresh process;
+# then report the kernel's A/B switch and the online CPUs.
+kg_init() {
+	if [ "${KG_PINNED:-}" != 1 ]; then
+		KG_PINNED=1 exec taskset -c 0 /bin/sh "$1"
+	fi
+	p=/sys/module/crash_stop/parameters/kgdb
+	if [ -r $p ]; then
+		echo "KGDB_PARAM kgdb=$(cat $p)"
+	else
+		echo "KGDB_PARAM none"
+	fi
+	echo "KGDB_CPUS online=$(cat /sys/devices/system/cpu/online)"
+	echo "KGDB_CMDLINE $(cat /proc/cmdline)"
+	echo "KGDB_DRIVER cpu=$(kg_cpu) pid=$$"
+}
+
+# kg_fail MSG: the scenario cannot go on; the host sees why.
+kg_fail() {
+	echo "KGDB_FAIL $*"
+	kg_cleanup
+	exit 1
+}
+
+# kg_cpu: the CPU this shell runs on.
+kg_cpu() {
+	cut -d' ' -f39 /proc/$$/stat
+}
+
+# kg_loads CPU...: a busy loop pinned to each CPU, counting.
+kg_loads() {
+	/kgdb/kgdb_load start $KG_LOAD "$@" || kg_fail "kgdb_load start $* failed"
+	echo "KGDB_LOADS_ON $*"
+}
+
+# kg_spin CPU: a kthread spinning with interrupts off on CPU.
+kg_spin() {
+	[ -w $CS_DBG/spin ] || kg_fail "no $CS_DBG/spin (CONFIG_CRASH_STOP_TEST)"
+	echo "cpu=$1 irqs=off ms=$KG_SPIN_MS" >$CS_DBG/spin ||
+		kg_fail "spin write failed"
+	KG_SPINNING=$1
+	echo "KGDB_SPINNER cpu=$1 pid=$(kg_comm_pid "cs_spin/$1")"
+}
+
+# kg_wedge CPU MS: CPU spins inside an NMI handler for MS milliseconds.
+kg_wedge() {
+	[ -w $CS_DBG/wedge ] || kg_fail "no $CS_DBG/wedge (CONFIG_CRASH_STOP_TEST)"
+	echo "cpu=$1 ms=$2" >$CS_DBG/wedge || kg_fail "wedge write failed"
+	echo "KGDB_WEDGED cpu=$1 ms=$2"
+}
+
+# kg_comm_pid COMM: the pid of the task named COMM (no fork per task: the
+# busy loops make every fork slow).
+kg_comm_pid() {
+	for d in /proc/[0-9]*; do
+		c=""
+		read -r c <"$d/comm" 2>/dev/null
+		if [ "$c" = "$1" ]; then
+			echo "${d#/proc/}"
+			return 0
+		fi
+	done
+	echo "-"
+}
+
+# kg_mark: the break-in marker, on the results port and on the console
+# (through /dev/kmsg: the console prints it before the write returns).
+# The results port is drained first: a tty still holding output when the
+# debugger stops the machine sends it only after the resume (or never,
+# when the debugger hangs).  The host times the break-in from the
+# console's marker.
+kg_mark() {
+	echo "KGDB_BREAK cpu=$(kg_cpu) pid=$$"
+	/kgdb/kgdb_load drain
+	echo "kgdb-test: KGDB_BREAK cpu=$(kg_cpu) pid=$$" >/dev/kmsg
+}
+
+# kg_break: announce, then break into the debugger from this shell (CPU
+# 0).  The write returns once the debugger has resumed the machine.
+kg_break() {
+	echo "KGDB_LOADS_BEFORE $(/kgdb/kgdb_load read $KG_LOAD)"
+	kg_mark
+	echo g >/proc/sysrq-trigger
+	echo "KGDB_RESUMED"
+}
+
+# kg_kgdbts CONFIG [fork|open]: run kgdbts with CONFIG at run time (the
+# write returns once the core tests are done).  With fork or open, the
+# repeated test (F or S) goes on after the write: fork or open in a loop
+# until kgdbts unregisters, at most KG_KGDBTS_WAIT seconds.
+kg_kgdbts() {
+	p=/sys/module/kgdbts/parameters/kgdbts
+	[ -w $p ] || kg_fail "no $p (CONFIG_KGDB_TESTS)"
+	echo "KGDBTS_CONFIG $1"
+	kg_mark
+	t0=$(date +%s)
+	rc=0
+	echo "$1" >$p || rc=$?
+	echo "KGDBTS_WRITE rc=$rc secs=$(($(date +%s) - t0))"
+	[ -n "${2:-}" ] || return 0
+	n=0 done=0
+	while [ $(($(date +%s) - t0)) -lt "${KG_KGDBTS_WAIT:-600}" ]; do
+		if dmesg | grep -q 'Unregistered I/O driver kgdbts'; then
+			done=1
+			break
+		fi
+		case $2 in
+		fork) /bin/true ;;
+		open) for f in /proc/version /proc/uptime /proc/loadavg; do
+			read -r _ <$f
+		done ;;
+		esac
+		n=$((n + 1))
+	done
+	echo "KGDBTS_REPEAT $2 rounds=$n unregistered=$done secs=$(($(date +%s) - t0))"
+}
+
+# kg_after: end the spinner, check that every busy loop counts, let
+# delayed warnings come, and report the kernel log since the break-in.
+kg_after() {
+	if [ -n "$KG_SPINNING" ]; then
+		echo stop >$CS_DBG/spin
+		KG_SPINNING=""
+	fi
+	echo "KGDB_LOADS_AFTER $(/kgdb/kgdb_load read $KG_LOAD)"
+	if out=$(/kgdb/kgdb_load check $KG_LOAD 1000); then
+		echo "KGDB_LOADS_COUNT ok $out"
+	else
+		echo "KGDB_LOADS_COUNT stuck $out"
+	fi
+	sleep "$KG_SETTLE"
+	kg_klog
+	kg_cleanup
+}
+
+# kg_klog: the kernel log's warnings from the break-in on, and crash_stop's
+# last roundup lines (the host checks the console, which has them all).
+kg_klog() {
+	dmesg >/tmp/dmesg.txt
+	awk '/sysrq: DEBUG|kgdbts:RUN/ { on = 1 } on' /tmp/dmesg.txt |
+		grep -E 'soft lockup|hard LOCKUP|rcu.*stall|self-detected stall|rcu: INFO|clocksource|timekeeping watchdog|NMI received for unknown reason|Timed out waiting for secondary CPUs|took too long|workqueue lockup|blocked for more than|BUG:|WARNING:|Oops|Kernel panic' |
+		sed 's/^/KGDB_KLOG /'
+	grep 'crash_stop: kgdb: ' /tmp/dmesg.txt >/tmp/cslines.txt
+	echo "KGDB_CSCOUNT $(wc -l </tmp/cslines.txt)"
+	tail -n 3 /tmp/cslines.txt | sed 's/^/KGDB_CSLINE /'
+	echo "KGDB_KLOG_END lines=$(wc -l </tmp/dmesg.txt)"
+}
+
+kg_cleanup() {
+	if [ -n "$KG_SPINNING" ]; then
+		echo stop >$CS_DBG/spin
+		KG_SPINNING=""
+	fi
+	[ -f $KG_LOAD ] && /kgdb/kgdb_load stop $KG_LOAD
+	return 0
+}
