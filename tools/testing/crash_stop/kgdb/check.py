@@ -1,0 +1,661 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Checks of one kgdb case run by vm.py, for scripts/kgdb.sh.
+
+check.py CASE DIR MAP [--peer DIR] [--row FILE] [--kgdbts-log FILE]
+
+CASE is the case name (gdb, kdb, kdb-ss, wedge, stop30, kgdbts,
+kgdbts-F, kgdbts-S, with "-upstream" for the crash_stop.kgdb=0 run), DIR
+its build/vm/ directory, MAP the kernel's System.map.  --peer is the
+directory of the same case on the other path: a failure that the upstream
+run shows identically is reported as skipped, not failed.  One line per
+check on stdout:
+
+    PASS text
+    FAIL text
+    SKIP text # reason
+    NOTE text            (information only)
+
+--row FILE gets the case's row of the A/B table (key=value lines);
+--kgdbts-log FILE gets the kgdbts lines of the kernel log and the per-test
+verdicts.
+"""
+import argparse
+import bisect
+import os
+import re
+import sys
+
+IDLE_RE = re.compile(r"^(pv_native_safe_halt|native_safe_halt|default_idle|"
+                     r"default_idle_call|arch_cpu_idle|cpu_idle_poll|do_idle|"
+                     r"mwait_idle|acpi_idle_do_entry|acpi_safe_halt|intel_idle|"
+                     r"cpuidle_enter_state)$")
+ENTRY_RE = re.compile(r"^(kgdb_breakpoint|__handle_sysrq|sysrq_handle_dbg|"
+                      r"write_sysrq_trigger)$")
+USER_MAX = 0x0000800000000000
+
+
+class Out:
+    def __init__(self, case):
+        self.case = case
+        self.lines = []
+
+    def _emit(self, kind, text, reason=None):
+        line = "%s %s: %s" % (kind, self.case, text)
+        if reason:
+            line += " # " + reason
+        self.lines.append(line)
+        print(line)
+
+    def check(self, cond, text):
+        self._emit("PASS" if cond else "FAIL", text)
+        return cond
+
+    def skip(self, text, reason):
+        self._emit("SKIP", text, reason)
+
+    def note(self, text):
+        self._emit("NOTE", text)
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().replace("\r", "")
+    except OSError:
+        return ""
+
+
+class SymMap:
+    def __init__(self, path):
+        self.addrs, self.names = [], []
+        rows = []
+        for line in read(path).splitlines():
+            p = line.split()
+            if len(p) >= 3 and p[1] in "TtWw":
+                rows.append((int(p[0], 16), p[2]))
+        rows.sort()
+        self.addrs = [a for a, _ in rows]
+        self.names = [n for _, n in rows]
+
+    def sym(self, addr):
+        """(name, offset) of addr, or None outside kernel text."""
+        if addr < 0xffffffff80000000 or not self.addrs:
+            return None
+        i = bisect.bisect_right(self.addrs, addr) - 1
+        if i < 0:
+            return None
+        return self.names[i], addr - self.addrs[i]
+
+    def fmt(self, addr):
+        s = self.sym(addr)
+        if s:
+            return "%s+0x%x" % s
+        return "0x%x%s" % (addr, " (user)" if addr < USER_MAX else "")
+
+
+class Run:
+    """What one case's run left in its directory."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.results = read(os.path.join(d, "results.log")).splitlines()
+        self.console = read(os.path.join(d, "console.log"))
+        self.kdb = read(os.path.join(d, "kdb.log"))
+        self.gdb = read(os.path.join(d, "gdb.log"))
+        self.times = {}
+        self.problems = []
+        for line in read(os.path.join(d, "times.txt")).splitlines():
+            k, _, v = line.partition("=")
+            if k == "problem":
+                self.problems.append(v)
+            else:
+                self.times[k] = v
+
+    def res(self, key):
+        """Every value of "KEY value" lines of the results port."""
+        out = []
+        for line in self.results:
+            if line == key or line.startswith(key + " "):
+                out.append(line[len(key):].strip())
+        return out
+
+    def res1(self, key, default=None):
+        v = self.res(key)
+        return v[0] if v else default
+
+    def t(self, key):
+        try:
+            return float(self.times[key])
+        except (KeyError, ValueError):
+            return None
+
+    def guest_rc(self):
+        for line in self.results:
+            m = re.match(r"CRASH_STOP_GUEST_END rc=(\d+)", line)
+            if m:
+                return int(m.group(1))
+        return None
+
+    def param(self):
+        """'1', '0', None (no crash_stop.kgdb parameter) or '?' (the
+        guest did not say)."""
+        v = self.res1("KGDB_PARAM", "?")
+        if v == "none":
+            return None
+        if v == "?":
+            return v
+        v = v.partition("=")[2]
+        return {"Y": "1", "N": "0"}.get(v, v)
+
+    def online(self):
+        v = self.res1("KGDB_CPUS")
+        if v:
+            return parse_cpulist(v.partition("=")[2])
+        m = re.search(r"smp: Brought up \d+ nodes?, (\d+) CPUs", self.console)
+        return set(range(int(m.group(1)))) if m else {0}
+
+    def klog(self):
+        """The kernel console from the break-in on (the console has it
+        all; the guest's ring buffer may have wrapped), printk times
+        dropped."""
+        out, on = [], False
+        for line in self.console.splitlines():
+            if not on and re.search(r"kgdb-test: KGDB_BREAK|sysrq: DEBUG|kgdbts:RUN", line):
+                on = True
+            if on:
+                out.append(re.sub(r"^\[\s*[0-9.]+\]\s*", "", line))
+        return out
+
+    def cslines(self):
+        """crash_stop's kgdb roundup lines, from the console."""
+        return re.findall(r"crash_stop: kgdb: generation \d+:.*", self.console)
+
+    def kdb_cmds(self):
+        """[(command, output)] of the kdb transcript; the banner is
+        command ''."""
+        out = []
+        parts = re.split(r"^\[\+[0-9.]+\] (?:>>> (.*)|\(host: .*\)|\(guest: .*\))$",
+                         self.kdb, flags=re.M)
+        out.append(("", parts[0]))
+        for i in range(1, len(parts), 2):
+            if parts[i] is not None:
+                out.append((parts[i], parts[i + 1]))
+            elif out:
+                out[-1] = (out[-1][0], out[-1][1] + parts[i + 1])
+        return out
+
+
+def parse_cpulist(s):
+    cpus = set()
+    for part in s.strip().split(","):
+        if not part:
+            continue
+        a, _, b = part.partition("-")
+        cpus.update(range(int(a), int(b or a) + 1))
+    return cpus
+
+
+def parse_kdb_cpus(text):
+    """{cpu: state} from kdb's "Available cpus: 0, 1(-), 2-3(D)" (' ' and
+    '-' answer kdb, 'D' does not, 'F' is offline)."""
+    m = re.search(r"Available cpus: (.*)", text)
+    if not m:
+        return None
+    states = {}
+    for part in m.group(1).split(","):
+        part = part.strip()
+        pm = re.fullmatch(r"(\d+)(?:-(\d+))?(?:\((.)\))?", part)
+        if not pm:
+            continue
+        a, b = int(pm.group(1)), int(pm.group(2) or pm.group(1))
+        for c in range(a, b + 1):
+            states[c] = pm.group(3) or " "
+    return states
+
+
+def fmt_states(states):
+    return " ".join("%d%s" % (c, "" if s == " " else "(%s)" % s)
+                    for c, s in sorted(states.items()))
+
+
+def rd_ip(text):
+    m = re.search(r"\bip: ([0-9a-f]{16})", text)
+    return int(m.group(1), 16) if m else None
+
+
+def cs_hows(line):
+    """{cpu: how} from a crash_stop kgdb line."""
+    return {int(c): h for c, h in re.findall(r"cpu(\d+)=(\w+)", line)}
+
+
+# ---- checks every case shares ------------------------------------------
+
+BAD_LOG = [
+    ("soft lockup", r"soft lockup"),
+    ("hard LOCKUP", r"hard LOCKUP"),
+    ("RCU stall", r"rcu.*stall|self-detected stall|rcu: INFO"),
+    ("clocksource", r"clocksource.*unstable|Marking clocksource|timekeeping watchdog|skew is too large"),
+    ("NMI for unknown reason", r"NMI received for unknown reason"),
+    ("workqueue lockup", r"workqueue lockup"),
+    ("hung task", r"blocked for more than"),
+    ("BUG/Oops/panic", r"BUG:|Oops|Kernel panic"),
+]
+
+
+def common(o, run, case, peer):
+    up = case.endswith("-upstream")
+    base = case[:-len("-upstream")] if up else case
+    param = run.param()
+    fail = run.res1("KGDB_FAIL")
+    if fail:
+        o.check(False, "the scenario could not go on: " + fail)
+    rc = run.guest_rc()
+    o.check(rc == 0 and not run.problems,
+            "the guest ran to its end and powered off (guest rc=%s, qemu rc=%s)%s"
+            % (rc, run.times.get("qemu_rc", "-"),
+               "; " + "; ".join(run.problems) if run.problems else ""))
+
+    count = run.res1("KGDB_LOADS_COUNT")
+    if count is None:
+        o.check(False, "every busy loop kept counting after the resume: no count (the guest did not get there)")
+    else:
+        o.check(count.startswith("ok "),
+                "every busy loop kept counting after the resume (1 s): %s" % count.partition(" ")[2])
+
+    # The kernel log from the break-in on.
+    log = run.klog()
+    got_end = bool(log)
+    found = []
+    for what, rx in BAD_LOG:
+        hits = [line for line in log if re.search(rx, line)]
+        if what == "clocksource":
+            # "Watchdog remote CPU ... read timed out" happens on every
+            # TCG boot; anything else about the clocksource is a finding.
+            hits = [h for h in hits if "read timed out" not in h]
+        if hits:
+            found.append("%s (%d): %s" % (what, len(hits), hits[0]))
+    warn = [line for line in log if "WARNING:" in line]
+    if base.startswith("kgdbts"):
+        # kgdbts' eprintk() is a WARN_ON(1): counted by the kgdbts checks.
+        warn = [w for w in warn if "kgdbts" not in w]
+    if warn:
+        found.append("WARNING (%d): %s" % (len(warn), warn[0]))
+    if not got_end:
+        o.check(False, "kernel log after the break-in: no break-in on the console")
+    else:
+        o.check(not found, "kernel log after the break-in: no %s%s" % (
+            ", ".join(w for w, _ in BAD_LOG) + ", WARNING",
+            ": " + " | ".join(found) if found else ""))
+    timed = [line for line in log if "Timed out waiting for secondary CPUs" in line]
+    too_long = [line for line in log if "took too long" in line]
+    remote = [line for line in log if "read timed out" in line]
+    if base != "wedge":
+        o.check(not timed, "kgdb did not time out waiting for the other CPUs%s" % (
+            " (%d \"Timed out waiting for secondary CPUs\")" % len(timed) if timed else ""))
+    else:
+        o.note("\"Timed out waiting for secondary CPUs\": %d" % len(timed))
+    handlers = sorted(set(re.sub(r".*NMI handler \((\w+)\).*", r"\1", line) for line in too_long))
+    o.note("NMI handlers that \"took too long\": %d lines (%s)%s" % (
+        len(too_long), ", ".join(handlers) or "none",
+        "; clocksource \"read timed out\" (TCG): %d" % len(remote) if remote else ""))
+
+    # crash_stop's own account of the roundups.
+    cs = run.cslines()
+    if param == "?":
+        o.check(False, "the guest reported crash_stop.kgdb (no KGDB_PARAM line on the results port)")
+        return
+    if param is None:
+        o.skip("crash_stop kgdb lines", "the kernel has no crash_stop.kgdb parameter "
+               "(no CONFIG_CRASH_STOP_KGDB): both runs take the upstream roundup")
+        return
+    if up:
+        o.check(param == "0" and not cs,
+                "crash_stop.kgdb=%s: no crash_stop kgdb line, the upstream NMI roundup (%d lines)"
+                % (param, len(cs)))
+        if too_long or base.startswith("kgdbts"):
+            return
+        return
+    if not o.check(param == "1", "crash_stop.kgdb=%s (the default is 1)" % param):
+        return
+    if base.startswith("kgdbts"):
+        gens = [int(g) for g in re.findall(r"generation (\d+):", " ".join(cs))]
+        o.check(len(cs) > 0, "crash_stop rounded up the CPUs for kgdbts: %d crash_stop kgdb lines%s"
+                % (len(cs), ", generations %d..%d" % (min(gens), max(gens)) if gens else ""))
+        bad = [c for c in cs if re.search(r"=(missing|none)", c)]
+        nmi = [c for c in cs if "=nmi" in c]
+        # A vCPU thread of an overloaded TCG host can be off the host CPU
+        # for longer than the NMI wait: reported, not failed.
+        o.note("kgdbts roundups with a CPU missing: %d%s; with a CPU by NMI: %d" % (
+            len(bad), " (" + " | ".join(bad[:2]) + ")" if bad else "", len(nmi)))
+        return
+    what = "exactly one crash_stop kgdb roundup"
+    if "ss" in [c for c, _ in run.kdb_cmds()]:
+        what += " for the session, single step included (upstream keeps the CPUs held while one steps)"
+    o.check(len(cs) == 1, "%s: found %d%s" % (what, len(cs), ": " + " | ".join(cs[:3]) if cs else ""))
+    if not cs:
+        return
+    hows = cs_hows(cs[0])
+    online = run.online()
+    o.check(hows.get(0) == "monarch", "the break-in CPU 0 is the monarch: %s" % cs[0])
+    if base in ("gdb", "kdb"):
+        others = {c: h for c, h in hows.items() if c not in (0, 2)}
+        o.check(hows.get(2) == "nmi" and all(h == "ipi" for h in others.values())
+                and set(hows) == online,
+                "the IRQ-off spinner (CPU 2) by NMI, every other CPU by IPI: %s"
+                % " ".join("cpu%d=%s" % kv for kv in sorted(hows.items())))
+    elif base == "wedge":
+        others = {c: h for c, h in hows.items() if c not in (0, 3)}
+        o.check(hows.get(3) == "missing" and all(h == "ipi" for h in others.values()),
+                "the wedged CPU 3 missing, every other CPU by IPI: %s"
+                % " ".join("cpu%d=%s" % kv for kv in sorted(hows.items())))
+    else:
+        others = {c: h for c, h in hows.items() if c != 0}
+        o.check(all(h == "ipi" for h in others.values()) and set(hows) == online,
+                "no spinner: every other CPU by IPI, none by NMI: %s"
+                % " ".join("cpu%d=%s" % kv for kv in sorted(hows.items())))
+    kgdb_nmi = [line for line in too_long if "kgdb_nmi_handler" in line]
+    if base != "wedge":
+        o.check(not kgdb_nmi, "no CPU held in kgdb's own NMI handler (kgdb_nmi_handler \"took too long\": %d)"
+                % len(kgdb_nmi))
+
+
+# ---- the debugger clients -----------------------------------------------
+
+def prompt_check(o, run):
+    b2p, s2p = run.t("break_to_prompt"), run.t("sysrq_to_prompt")
+    return o.check(b2p is not None,
+                   "break-in (sysrq-g) to the kdb prompt: %s s (from the console's \"sysrq: DEBUG\": %s s)"
+                   % ("%.3f" % b2p if b2p is not None else "no prompt",
+                      "%.3f" % s2p if s2p is not None else "-"))
+
+
+def check_gdb(o, run, smap):
+    if not prompt_check(o, run):
+        return {}
+    g = run.gdb
+    o.check(run.t("gdb_rc") == 0 or run.times.get("gdb_rc") == "0",
+            "gdb ran and detached (status %s, %s s)" % (run.times.get("gdb_rc", "-"),
+                                                        run.times.get("gdb_secs", "-")))
+    shadow = {}
+    for m in re.finditer(r"^\*?\s+\d+\s+Thread \d+ \(shadowCPU(\d+)\)\s+(0x[0-9a-f]+) in (\S+) \(\)",
+                         g, re.M):
+        shadow[int(m.group(1))] = (int(m.group(2), 16), m.group(3))
+    online = run.online()
+    o.check(set(shadow) == online,
+            "one gdb thread per online CPU: %s (online %s)" % (
+                " ".join("shadowCPU%d" % c for c in sorted(shadow)) or "none",
+                ",".join(map(str, sorted(online)))))
+    places = []
+    for c in sorted(shadow):
+        addr, fn = shadow[c]
+        places.append("cpu%d %s" % (c, fn if fn != "??" else smap.fmt(addr)))
+    o.note("gdb frames: " + "; ".join(places))
+    sp = shadow.get(2)
+    o.check(sp is not None and sp[1] == "crash_stop_test_spin",
+            "CPU 2 (the IRQ-off spinner) is in crash_stop_test_spin: %s" % (sp[1] if sp else "no thread"))
+    e = shadow.get(0)
+    o.check(e is not None and ENTRY_RE.match(e[1]) is not None,
+            "the break-in CPU 0 is in kgdb_breakpoint/sysrq: %s" % (e[1] if e else "no thread"))
+    odd = []
+    for c in sorted(shadow):
+        if c in (0, 2):
+            continue
+        addr, fn = shadow[c]
+        if IDLE_RE.match(fn) or addr < USER_MAX or fn != "??":
+            continue
+        odd.append("cpu%d 0x%x" % (c, addr))
+    o.check(not odd and len(shadow) > 2,
+            "the other CPUs at plausible places (idle loop, the user-space busy loop, kernel text): %s"
+            % "; ".join(p for p in places if not p.startswith(("cpu0 ", "cpu2 "))))
+    bt = re.search(r"^Thread \d+ \(Thread \d+ \(cs_spin/2\)\):\n#0 .* in (\S+) \(\)", g, re.M)
+    o.check(bt is not None and bt.group(1) == "crash_stop_test_spin",
+            "thread apply all bt 3: the spinner task cs_spin/2 in crash_stop_test_spin")
+    return {"cpus_seen": "%d/%d threads" % (len(shadow), len(online))}
+
+
+def cmd_out(cmds, name, nth=0):
+    seen = 0
+    for c, out in cmds:
+        if c == name:
+            if seen == nth:
+                return out
+            seen += 1
+    return None
+
+
+def check_kdb(o, run, smap, base, peer):
+    if not prompt_check(o, run):
+        return {}
+    cmds = run.kdb_cmds()
+    online = run.online()
+    row = {}
+    cpu_out = cmd_out(cmds, "cpu")
+    states = parse_kdb_cpus(cpu_out or "")
+    if states is None:
+        o.check(False, "kdb 'cpu' lists the CPUs: no 'Available cpus' line")
+        return row
+    avail = {c for c, s in states.items() if s in " -"}
+    row["cpus_seen"] = "%d/%d (%s)" % (len(avail & online), len(online), fmt_states(states))
+    if base == "wedge":
+        o.check(states.get(3) == "D" and avail == online - {3},
+                "kdb 'cpu': the wedged CPU 3 is not available, the others are: %s" % fmt_states(states))
+        if run.times.get("go_twice"):
+            o.note("kdb called the state catastrophic (a CPU never entered the debugger) "
+                   "and took 'go' twice")
+        later = cmd_out(cmds, "cpu", 1)
+        st2 = parse_kdb_cpus(later or "")
+        if st2 is not None:
+            o.note("kdb 'cpu' after the wedge ended (12 s later): %s" % fmt_states(st2))
+    else:
+        o.check(avail == online, "kdb 'cpu': every online CPU is available: %s" % fmt_states(states))
+    if base == "kdb":
+        btc = cmd_out(cmds, "btc") or ""
+        blocks = re.split(r"^Stack traceback for pid ", btc, flags=re.M)[1:]
+        by_cpu = {}
+        for b in blocks:
+            m = re.search(r"^CPU: (\d+) ", b, re.M)
+            if m:
+                by_cpu[int(m.group(1))] = b
+        o.check(set(by_cpu) == online, "kdb 'btc': one stack per CPU: CPUs %s"
+                % ",".join(map(str, sorted(by_cpu))))
+        sp = by_cpu.get(2, "")
+        o.check("crash_stop_test_spin" in sp,
+                "kdb 'btc': CPU 2's stack is in the spinner (crash_stop_test_spin)")
+        idle = by_cpu.get(1, "")
+        rip = re.search(r"^RIP: 0010:(\S+)", idle, re.M)
+        o.note("kdb 'btc': CPU 1 (idle) RIP %s" % (rip.group(1) if rip else "-"))
+        out = cmd_out(cmds, "cpu 2") or ""
+        rd = cmd_out(cmds, "rd") or ""
+        ip = rd_ip(rd)
+        o.check("[2]kdb>" in out and ip is not None and smap.sym(ip) is not None
+                and smap.sym(ip)[0] == "crash_stop_test_spin",
+                "kdb 'cpu 2', 'rd': the spinner's RIP %s" % (smap.fmt(ip) if ip is not None else "-"))
+        ss_check(o, run, smap, cmds, 0, peer, base)
+    elif base == "kdb-ss":
+        ss_check(o, run, smap, cmds, 1, peer, base)
+    elif base == "stop30":
+        held = None
+        if run.t("resumed") is not None and run.t("prompt") is not None:
+            held = run.t("resumed") - run.t("prompt")
+        o.check(held is not None and held >= 30,
+                "the debugger held the machine %s s (prompt to resume), 30 s asked"
+                % ("%.1f" % held if held is not None else "-"))
+    return row
+
+
+def ss_step(cmds, cpu):
+    """(ip before, ip after, ss output, why) of 'cpu N?', 'rd', 'ss', 'rd'."""
+    seq = [c for c, _ in cmds]
+    try:
+        i = seq.index("ss")
+    except ValueError:
+        return None, None, None, "no 'ss' in the transcript"
+    before = after = None
+    for j in range(i - 1, 0, -1):
+        if seq[j] == "rd":
+            before = rd_ip(cmds[j][1])
+            break
+    ss_out = cmds[i][1]
+    if i + 1 < len(seq) and seq[i + 1] == "rd":
+        after = rd_ip(cmds[i + 1][1])
+    why = None
+    if "[%d]kdb>" % cpu not in ss_out:
+        why = "no kdb prompt on CPU %d after 'ss'" % cpu
+    return before, after, ss_out, why
+
+
+def ss_check(o, run, smap, cmds, cpu, peer, base):
+    before, after, ss_out, why = ss_step(cmds, cpu)
+    if cpu != 0:
+        sw = cmd_out(cmds, "cpu %d" % cpu) or ""
+        if "[%d]kdb>" % cpu not in sw:
+            why = why or "'cpu %d' did not switch" % cpu
+        o.note("CPU %d before the step: %s" % (cpu, smap.fmt(before) if before is not None else "-"))
+    ok = why is None and before is not None and after is not None and after != before
+    text = "kdb 'ss' on %s CPU %d: RIP %s -> %s" % (
+        "the entry" if cpu == 0 else "the switched-to idle", cpu,
+        smap.fmt(before) if before is not None else "-",
+        smap.fmt(after) if after is not None else "-")
+    if not ok:
+        text += " (%s)" % (why or "the RIP did not advance")
+        if peer is not None and not base.endswith("-upstream"):
+            pb, pa, _, pwhy = ss_step(peer.kdb_cmds(), cpu)
+            pok = pwhy is None and pb is not None and pa is not None and pa != pb
+            if not pok and (pwhy or "") == (why or ""):
+                o.skip(text, "the upstream roundup fails identically (%s)" % (pwhy or "no step"))
+                return
+    o.check(ok, text)
+
+
+# ---- kgdbts -------------------------------------------------------------
+
+def kgdbts_tests(run):
+    """[(test, [error lines], finished)] from the kernel console."""
+    tests = []
+    cur = None
+    for line in run.console.splitlines():
+        text = re.sub(r"^\[\s*[0-9.]+\]\s*", "", line)
+        m = re.match(r"kgdbts:RUN (.*)", text)
+        if m:
+            name = m.group(1)
+            if re.match(r"singlestep \[\d+/\d+\]|\.\.\. \d+ remaining", name):
+                continue
+            name = re.sub(r" \d+ iterations$", "", name)
+            name = re.sub(r" for \d+ breakpoints$", "", name)
+            cur = [name, [], False]
+            tests.append(cur)
+            continue
+        if cur is not None and re.match(r"kgdbts: (ERROR|SingleStep failed|BP mismatch|failed)", text):
+            cur[1].append(text if len(text) < 110 else text[:100] + "...")
+        if cur is not None and "Unregistered I/O driver kgdbts" in text:
+            cur[2] = True
+    return tests
+
+
+def check_kgdbts(o, run, case, peer, logfile):
+    base = case[:-len("-upstream")] if case.endswith("-upstream") else case
+    cfg = run.res1("KGDBTS_CONFIG", "-")
+    wr = run.res1("KGDBTS_WRITE", "-")
+    rep = run.res1("KGDBTS_REPEAT")
+    tests = kgdbts_tests(run)
+    lines = ["kgdbts %s (%s): write %s%s" % (cfg, case, wr, "; " + rep if rep else "")]
+    o.check(wr.startswith("rc=0"), "echo %s > /sys/module/kgdbts/parameters/kgdbts: %s" % (cfg, wr))
+    peer_tests = {t[0]: t for t in kgdbts_tests(peer)} if peer is not None else {}
+    repeated = None
+    if "F" in cfg:
+        repeated = "kernel_clone"
+    elif "S" in cfg:
+        repeated = "sys_open"
+    if not tests:
+        o.check(False, "kgdbts ran: no 'kgdbts:RUN' line in the kernel log")
+    last = tests[-1][0] if tests else None
+    for name, errors, unreg in tests:
+        finished = True
+        if name == last and run.guest_rc() != 0:
+            finished = False
+        if repeated and name.startswith(repeated):
+            finished = finished and rep is not None and "unregistered=1" in rep
+        ok = not errors and finished
+        why = "; ".join(errors[:2]) if errors else ("did not finish" if not finished else "")
+        verdict = "passed" if ok else "FAILED: " + why
+        lines.append("  %-36s %s" % (name, verdict))
+        text = "kgdbts %s: %s" % (name, verdict)
+        if ok:
+            o.check(True, text)
+        elif name.startswith("hw ") or name.startswith("access write"):
+            o.skip(text, "hardware breakpoints fail under TCG (emulation limit)")
+        else:
+            pt = peer_tests.get(name)
+            same = pt is not None and bool(pt[1]) == bool(errors) and \
+                [re.sub(r"[0-9a-f]{8,}", "X", e) for e in pt[1][:1]] == \
+                [re.sub(r"[0-9a-f]{8,}", "X", e) for e in errors[:1]]
+            if not base.endswith("upstream") and peer is not None and not case.endswith("-upstream") and same:
+                o.skip(text, "the upstream roundup fails identically")
+            elif case.endswith("-upstream"):
+                o.skip(text, "upstream roundup result, reported (the crash_stop run is the test)")
+            else:
+                o.check(False, text)
+    if repeated and not any(t[0].startswith(repeated) for t in tests):
+        o.check(False, "kgdbts %s test: never started" % repeated)
+    if logfile:
+        with open(logfile, "a") as f:
+            f.write("\n".join(lines) + "\n")
+    return {"kgdbts": "; ".join("%s %s" % (t[0], "ok" if not t[1] else "FAIL") for t in tests)}
+
+
+# ---- main ---------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case")
+    ap.add_argument("dir")
+    ap.add_argument("map")
+    ap.add_argument("--peer")
+    ap.add_argument("--row")
+    ap.add_argument("--kgdbts-log")
+    a = ap.parse_args()
+    case = a.case
+    base = case[:-len("-upstream")] if case.endswith("-upstream") else case
+    run = Run(a.dir)
+    peer = Run(a.peer) if a.peer and os.path.isdir(a.peer) else None
+    smap = SymMap(a.map)
+    o = Out(case)
+    if not run.results and not run.console:
+        o.check(False, "no output from the run in %s" % a.dir)
+        return 0
+    row = {}
+    if base == "gdb":
+        row = check_gdb(o, run, smap)
+    elif base in ("kdb", "kdb-ss", "wedge", "stop30"):
+        row = check_kdb(o, run, smap, base, peer)
+    elif base.startswith("kgdbts"):
+        row = check_kgdbts(o, run, case, peer, a.kgdbts_log)
+    common(o, run, case, peer)
+    if a.row:
+        param = run.param()
+        path = "upstream" if case.endswith("-upstream") or param is None else "crash_stop"
+        if param is None:
+            path = "upstream*"
+        cs = run.cslines()
+        log = run.klog()
+        row.update({
+            "case": case,
+            "path": path,
+            "b2p": run.times.get("break_to_prompt", "-"),
+            "s2p": run.times.get("sysrq_to_prompt", "-"),
+            "spinner": run.res1("KGDB_SPINNER", run.res1("KGDB_WEDGED", "-")),
+            "roundup": (re.sub(r".*generation \d+: ", "", cs[0]) if len(cs) == 1 else
+                        "%d lines" % len(cs)) if cs else "-",
+            "too_long": str(sum("took too long" in x for x in log)),
+            "timed_out": str(sum("Timed out waiting" in x for x in log)),
+            "fails": str(sum(line.startswith("FAIL") for line in o.lines)),
+        })
+        with open(a.row, "w") as f:
+            for k, v in row.items():
+                f.write("%s=%s\n" % (k, v))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
