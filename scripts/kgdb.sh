@@ -1,0 +1,296 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# kgdb.sh [CASE...]   ("make kgdb")
+#
+# kgdb and kdb rounding the CPUs up through crash_stop: boot
+# build/out/bzImage in QEMU (TCG, 4 vCPUs, 512 MiB) with the debugger on a
+# third serial port (ttyS2 on loopback TCP, kgdboc=ttyS2,115200), break in
+# with sysrq-g from CPU 0 and drive gdb or kdb from the host; or run the
+# kernel's kgdb self-test (kgdbts) at run time.  Each case's guest script
+# is tools/testing/crash_stop/kgdb/scenarios/CASE.sh; its leading comments
+# say "# client: gdb|kdb|none", "# kdb: CMD | CMD ..." (the kdb commands;
+# "sleep N" waits on the host), "# append: ARGS" (kernel command line),
+# "# timeout: S" and "# ab: 1": the case runs twice, CASE on the kernel's
+# default path and CASE-upstream with crash_stop.kgdb=0 (the upstream NMI
+# roundup).  With CASE arguments, only those run.
+#
+# Per case:
+#   build/vm/kgdb-CASE/  console.log, console.ts (host-timestamped),
+#                        results.log/.ts (the guest's KGDB_* lines),
+#                        debugger.ts (the ttyS2 stream), kdb.log or gdb.log
+#                        (the transcript), times.txt, cmdline, qemu.log
+#   build/vm/kgdb/       gdb.log, kdb.log (the crash_stop runs'),
+#                        kgdbts.log (kgdbts' kernel log lines and verdicts,
+#                        every kgdbts run), ab.txt (the A/B table), checks.txt
+#   build/logs/kgdb-CASE.log   the run's log
+#
+# Output: progress lines, then "ok N - kgdb CASE: ..." / "not ok N - ..."
+# ("# SKIP reason" when a check cannot apply: no crash_stop.kgdb parameter
+# in the kernel, a hardware breakpoint under TCG, a failure the upstream
+# run shows identically), the A/B table, and "N passed, N failed"
+# (", N skipped"); exit status non-zero on a failure.
+#
+# Environment: OUT_DIR (default build/out), KGDB_TIMEOUT (seconds per boot,
+# default 420; a case's "# timeout:" wins), VMLINUX (for gdb; default
+# OUT_DIR/vmlinux, else the kernel build directory's).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+KG_SRC=$CS_ROOT/tools/testing/crash_stop/kgdb
+OUT_DIR=${OUT_DIR:-$CS_BUILD/out}
+export OUT_DIR
+KERNEL=$OUT_DIR/bzImage
+SYSTEM_MAP=$OUT_DIR/System.map
+KG_BUILD=$CS_BUILD/kgdb
+KG_OUT=$CS_BUILD/vm/kgdb
+KG_TIMEOUT=${KGDB_TIMEOUT:-420}
+BASE_APPEND="kunit.enable=0"
+# The issue's order: gdb, kdb, kgdbts, the wedged CPU, the long stop.
+ORDER=(gdb kdb kdb-ss kgdbts kgdbts-F kgdbts-S wedge stop30)
+
+[[ $KG_TIMEOUT =~ ^[1-9][0-9]{1,4}$ ]] ||
+	die "KGDB_TIMEOUT=$KG_TIMEOUT is not a number of seconds"
+
+rel() { echo "${1#"$CS_ROOT"/}"; }
+
+# ---- the cases ----------------------------------------------------------
+
+CASES=() # "name|script|append"
+add_cases() {
+	local base app
+	base=$(basename "$1" .sh)
+	app=$(scenario_opt "$1" append "")
+	CASES+=("$base|$1|$app")
+	if [[ $(scenario_opt "$1" ab 0) == 1 ]]; then
+		CASES+=("$base-upstream|$1|crash_stop.kgdb=0${app:+ $app}")
+	fi
+}
+list_cases() {
+	local n f seen=" "
+	for n in "${ORDER[@]}"; do
+		f=$KG_SRC/scenarios/$n.sh
+		[[ -f $f ]] || continue
+		add_cases "$f"
+		seen+="$n "
+	done
+	for f in "$KG_SRC"/scenarios/*.sh; do
+		[[ -f $f ]] || continue
+		n=$(basename "$f" .sh)
+		[[ $seen == *" $n "* ]] && continue
+		add_cases "$f"
+	done
+	# Every crash_stop run first, then the upstream ones.
+	local a=() b=() c
+	for c in "${CASES[@]}"; do
+		if [[ ${c%%|*} == *-upstream ]]; then b+=("$c"); else a+=("$c"); fi
+	done
+	CASES=("${a[@]}" "${b[@]}")
+}
+
+# vmlinux for gdb: build/out's, else the kernel build directory's.
+find_vmlinux() {
+	if [[ -n ${VMLINUX:-} ]]; then
+		echo "$VMLINUX"
+	elif [[ -f $OUT_DIR/vmlinux ]]; then
+		echo "$OUT_DIR/vmlinux"
+	else
+		local v
+		v=$(cat "$CS_CACHE/src/VERSION" 2>/dev/null || echo none)
+		echo "${CS_WORK:-$CS_CACHE/work-$v}/obj/vmlinux"
+	fi
+}
+
+# ---- stage 1: the guest's files ------------------------------------------
+
+build_extra() {
+	require_cmds gcc cpio
+	[[ -f $KERNEL ]] || die "no kernel image $(rel "$KERNEL"): run 'make kernel' first"
+	[[ -f $SYSTEM_MAP ]] || die "no $(rel "$SYSTEM_MAP"): run 'make kernel' first"
+	mkdir -p "$KG_BUILD/bin"
+	gcc -static -O2 -Wall -Wextra -Werror -o "$KG_BUILD/bin/kgdb_load" "$KG_SRC/kgdb_load.c"
+	rm -rf "$KG_BUILD/extra"
+	mkdir -p "$KG_BUILD/extra/kgdb"
+	install -m 0755 "$KG_BUILD/bin/kgdb_load" "$KG_BUILD/extra/kgdb/kgdb_load"
+	install -m 0644 "$KG_SRC/guest-lib.sh" "$KG_BUILD/extra/kgdb/lib.sh"
+	local p
+	p=$(grep -c 'CONFIG_KGDB_KDB=y\|CONFIG_KGDB_TESTS=y\|CONFIG_KGDB_SERIAL_CONSOLE=y' \
+		"$OUT_DIR/config" 2>/dev/null || true)
+	((p == 3)) || die "the kernel in $(rel "$OUT_DIR") lacks KGDB_KDB, KGDB_SERIAL_CONSOLE or KGDB_TESTS"
+	note "kgdb_load (gcc -static), $(rel "$KG_BUILD")/extra/kgdb/"
+}
+
+# ---- stage 2..: one QEMU run per case -----------------------------------
+
+run_case() {
+	require_cmds qemu-system-x86_64 python3 gdb timeout
+	local name=$1 script=$2 append=$3
+	local dir=$CS_BUILD/vm/kgdb-$name client kdb timeout vml=""
+	client=$(scenario_opt "$script" client none)
+	kdb=$(scenario_opt "$script" kdb "")
+	timeout=$(scenario_opt "$script" timeout "$KG_TIMEOUT")
+	local cmdt
+	cmdt=$(scenario_opt "$script" kdb_timeout 90)
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	EXTRA_DIR=$KG_BUILD/extra "$CS_ROOT/scripts/mkinitramfs.sh" "$script" \
+		"$dir/initramfs.cpio.gz"
+	if [[ $client == gdb ]]; then
+		vml=$(find_vmlinux)
+		[[ -f $vml ]] || die "no vmlinux for gdb ($(rel "$vml")); set VMLINUX="
+	fi
+	echo "qemu: 4 vCPUs, 512 MiB, timeout $timeout s, client $client: $BASE_APPEND${append:+ $append}"
+	local rc=0
+	timeout -k 10 $((timeout + 60)) python3 "$KG_SRC/vm.py" --dir "$dir" \
+		--kernel "$KERNEL" --initrd "$dir/initramfs.cpio.gz" \
+		--append "$BASE_APPEND${append:+ $append}" --timeout "$timeout" \
+		--client "$client" --kdb "$kdb" --vmlinux "$vml" \
+		--cmd-timeout "$cmdt" || rc=$?
+	echo "---- results.log ----"
+	tr -d '\r' <"$dir/results.log" 2>/dev/null || true
+	[[ ! -f $dir/gdb.log ]] || { echo "---- gdb.log (head) ----"; head -n 12 "$dir/gdb.log"; }
+	local b2p
+	b2p=$(sed -n 's/^break_to_prompt=//p' "$dir/times.txt" 2>/dev/null || true)
+	if ((rc != 0)); then
+		note "$(sed -n 's/^problem=//p' "$dir/times.txt" 2>/dev/null | head -n1)"
+		return 1
+	fi
+	note "${b2p:+break-in to prompt $b2p s, }$(sed -n 's/^KGDBTS_WRITE //p' "$dir/results.log" | tr -d '\r')"
+}
+
+# ---- the checks and the A/B table ----------------------------------------
+
+N=0 PASS=0 FAIL=0 SKIP=0
+# report CASE: check.py's verdicts as numbered ok / not ok lines.
+report() {
+	local name=$1 peer="" line kind text
+	local dir=$CS_BUILD/vm/kgdb-$name
+	if [[ $name == *-upstream ]]; then
+		peer=${name%-upstream}
+	else
+		peer=$name-upstream
+	fi
+	local args=("$name" "$dir" "$SYSTEM_MAP" --row "$KG_OUT/rows/$name")
+	[[ " ${RAN[*]} " == *" $peer "* ]] && args+=(--peer "$CS_BUILD/vm/kgdb-$peer")
+	[[ $name == kgdbts* ]] && args+=(--kgdbts-log "$KG_OUT/kgdbts.log")
+	while IFS= read -r line; do
+		kind=${line%% *} text=${line#* }
+		case $kind in
+		PASS)
+			N=$((N + 1)) PASS=$((PASS + 1))
+			echo "ok $N - kgdb $text"
+			;;
+		FAIL)
+			N=$((N + 1)) FAIL=$((FAIL + 1))
+			echo "not ok $N - kgdb $text"
+			;;
+		SKIP)
+			N=$((N + 1)) SKIP=$((SKIP + 1))
+			echo "ok $N - kgdb ${text% \# *} # SKIP ${text##* \# }"
+			;;
+		*) echo "# $text" ;;
+		esac
+	done < <(python3 "$KG_SRC/check.py" "${args[@]}" 2>&1 || echo "FAIL $name: check.py failed")
+}
+
+# ab_table: build/vm/kgdb/ab.txt from the rows check.py wrote.
+ab_table() {
+	local f
+	{
+		echo "kgdb roundup A/B: $(date -u +%Y-%m-%dT%H:%MZ), $(head -n1 "$OUT_DIR/BUILD_INFO" 2>/dev/null)"
+		echo "QEMU TCG, 4 vCPUs; sysrq-g on CPU 0; times are host seconds from the guest's KGDB_BREAK line"
+		echo "(break) and from the console's \"sysrq: DEBUG\" line (sysrq) to the first kdb prompt on ttyS2."
+		echo "path: crash_stop = crash_stop.kgdb=1, upstream = crash_stop.kgdb=0 (upstream NMI roundup),"
+		echo "upstream* = the kernel has no crash_stop.kgdb parameter (no CONFIG_CRASH_STOP_KGDB)."
+		echo
+		printf '%-18s %-10s %-7s %-7s %-28s %-15s %-38s %-5s %-5s %s\n' \
+			case path break sysrq "CPUs seen" "spin/wedge" "crash_stop roundup" \
+			"long" "tmout" "failed checks"
+		for f in "$@"; do
+			[[ -f $KG_OUT/rows/$f ]] || continue
+			python3 - "$KG_OUT/rows/$f" <<'EOF'
+import sys
+r = dict(l.rstrip("\n").split("=", 1) for l in open(sys.argv[1]) if "=" in l)
+g = lambda k: r.get(k, "-") or "-"
+spin = g("spinner")
+spin = spin.replace("cpu=", "cpu").split(" pid=")[0].replace(" ms=", "/") if spin != "-" else "-"
+if g("case").startswith("wedge") and spin != "-":
+    spin = "wedged " + spin
+elif spin != "-":
+    spin = "spin " + spin
+print("%-18s %-10s %-7s %-7s %-28s %-15s %-38s %-5s %-5s %s" % (
+    g("case"), g("path"), g("b2p"), g("s2p"), g("cpus_seen") if "cpus_seen" in r else (g("kgdbts")[:28] if "kgdbts" in r else "-"),
+    spin, g("roundup")[:38], g("too_long"), g("timed_out"), g("fails")))
+EOF
+		done
+		echo
+		echo "long: kernel log lines \"NMI handler (...) took too long\" after the break-in;"
+		echo "tmout: \"Timed out waiting for secondary CPUs\" (kgdb's 1 s wait for the roundup)."
+	} >"$KG_OUT/ab.txt"
+	cat "$KG_OUT/ab.txt"
+}
+
+# ---- main -----------------------------------------------------------------
+
+list_cases
+if (($# > 0)); then
+	sel=()
+	for want in "$@"; do
+		found=0
+		for c in "${CASES[@]}"; do
+			if [[ ${c%%|*} == "$want" ]]; then
+				sel+=("$c")
+				found=1
+			fi
+		done
+		((found)) || die "no kgdb case '$want' (cases: $(printf '%s ' "${CASES[@]%%|*}"))"
+	done
+	CASES=("${sel[@]}")
+fi
+((${#CASES[@]})) || die "no kgdb scenario in $(rel "$KG_SRC")/scenarios"
+
+mkdir -p "$KG_OUT"
+total=$((1 + ${#CASES[@]}))
+stage 1 "$total" "kgdb: static kgdb_load, the guest's /kgdb" kgdb-extra build_extra
+i=1 RAN=()
+for c in "${CASES[@]}"; do
+	IFS='|' read -r name script append <<<"$c"
+	i=$((i + 1))
+	RAN+=("$name")
+	try_stage "$i" "$total" "kgdb case $name ($(scenario_opt "$script" client none)${append:+; $append})" \
+		"kgdb-$name" run_case "$name" "$script" "$append"
+done
+
+rm -rf "$KG_OUT/rows" "$KG_OUT/kgdbts.log"
+mkdir -p "$KG_OUT/rows"
+for name in "${RAN[@]}"; do
+	report "$name"
+done | tee "$KG_OUT/checks.txt"
+read -r N PASS FAIL SKIP < <(awk '
+	/^ok / { n++; if (/# SKIP/) s++; else p++ }
+	/^not ok / { n++; f++ }
+	END { print n + 0, p + 0, f + 0, s + 0 }' "$KG_OUT/checks.txt")
+
+# The files the issue names, from the crash_stop runs.
+for f in gdb kdb; do
+	if [[ -f $CS_BUILD/vm/kgdb-$f/$f.log ]]; then cp "$CS_BUILD/vm/kgdb-$f/$f.log" "$KG_OUT/$f.log"; fi
+done
+if [[ -f $KG_OUT/kgdbts.log ]]; then
+	for name in "${RAN[@]}"; do
+		[[ $name == kgdbts* ]] || continue
+		{
+			echo
+			echo "==== $name: kgdbts and KGDB lines of the kernel console (build/vm/kgdb-$name/console.log) ===="
+			tr -d '\r' <"$CS_BUILD/vm/kgdb-$name/console.log" |
+				grep -E 'kgdbts|KGDB: (Registered|Unregistered)|BP remove|WARNING:' | grep -v 'crash_stop: kgdb: generation' || true
+		} >>"$KG_OUT/kgdbts.log"
+	done
+fi
+echo
+ab_table "${RAN[@]}"
+echo "logs: $(rel "$CS_LOGS")/kgdb-*.log, runs: $(rel "$CS_BUILD")/vm/kgdb-*/, summary: $(rel "$KG_OUT")/"
+line="$PASS passed, $FAIL failed"
+((SKIP == 0)) || line+=", $SKIP skipped"
+echo "$line"
+((FAIL == 0))
