@@ -21,7 +21,7 @@ $(error $(ERR))
 endif
 endif
 
-.PHONY: help setup kernel demo test quick kdump bench check clean distclean
+.PHONY: help setup kernel demo test quick kdump bench kgdb check clean distclean
 
 help:
 	@echo 'crash_stop: make TARGET [SMP=N] [KVER=7.2[.N]] [CS_CACHE=DIR]'
@@ -32,6 +32,7 @@ help:
 	@echo '  test       setup, host model tests, kernel, KUnit, VM scenarios, runner self-tests'
 	@echo '  quick      kernel, then one boot: KUnit + the quick kselftests (edit loop)'
 	@echo '  kdump      kernel, then crash 4 vCPUs into a kdump capture kernel per case'
+	@echo '  kgdb       kernel, then gdb, kdb and kgdbts in QEMU, crash_stop and upstream roundup'
 	@echo '  bench      kernel, then latency of crash_stop and the alternatives, 2-16 vCPUs'
 	@echo '  check      checkpatch.pl, make rustfmtcheck, make CLIPPY=1'
 	@echo '  clean      remove build/ (logs, results, VM runs)'
@@ -58,6 +59,9 @@ quick: setup
 
 kdump: setup
 	@scripts/build-kernel.sh && scripts/kdump.sh
+
+kgdb: setup
+	@scripts/build-kernel.sh && scripts/kgdb.sh
 
 bench: setup
 	@scripts/build-kernel.sh && scripts/bench.sh

@@ -10,6 +10,7 @@
 #       KUnit: one boot that runs the built-in KUnit tests
 #       one VM boot per tools/testing/selftests/crash_stop/scenarios/*.sh
 #       kdump through crash_stop (scripts/kdump.sh: one crash per case)
+#       kgdb and kdb through crash_stop (scripts/kgdb.sh: one boot per case)
 #       the benchmark, short (scripts/bench.sh: 2 and 4 vCPUs, 21 rounds)
 #       setup's dependency test (tools/testing/crash_stop/setup-deps-test.sh)
 #       the runner's self-tests (tools/testing/crash_stop/runner-selftest.sh)
@@ -190,6 +191,15 @@ bench_short() {
 	counts "$p" "$f" "$s"
 }
 
+# kgdb and kdb through crash_stop: scripts/kgdb.sh's "ok"/"not ok" lines.
+kgdb_tests() {
+	local p f s rc=0
+	"$CS_ROOT/scripts/kgdb.sh" || rc=$?
+	read -r p f s < <(tap_count "$CURRENT_LOG")
+	((rc == 0 || f > 0)) || f=1
+	counts "$p" "$f" "$s"
+}
+
 runner_selftest() {
 	"$RUNNER_SELFTEST"
 	local p f s
@@ -218,7 +228,7 @@ all_tests() {
 	for f in "$SCENARIOS"/*.sh; do
 		if [[ -f $f ]]; then scen+=("$f"); fi
 	done
-	PHASES=$((7 + ${#scen[@]}))
+	PHASES=$((8 + ${#scen[@]}))
 	phase "host model tests (cargo test, loom)" test-model model_tests
 	phase "kernel build" test-build kernel_build
 	if ((STAGE_RC != 0)); then
@@ -234,6 +244,7 @@ all_tests() {
 			run_scenario "$f" "$name"
 	done
 	phase "kdump through crash_stop (scripts/kdump.sh)" test-kdump kdump_tests
+	phase "kgdb and kdb through crash_stop (scripts/kgdb.sh)" test-kgdb kgdb_tests
 	phase "benchmark, short (scripts/bench.sh: 2, 4 vCPUs)" test-bench bench_short
 	phase "setup installs every command the scripts run" test-setup-deps setup_deps_test
 	if [[ -x $RUNNER_SELFTEST ]]; then
