@@ -48,7 +48,6 @@ ACCEL=${ACCEL:-tcg}
 BENCH_OUT=${BENCH_OUT:-$CS_BUILD/bench}
 BENCH_PLOT=${BENCH_PLOT:-1}
 SRC_DIR=$CS_ROOT/tools/testing/crash_stop/bench
-KERNEL=$CS_BUILD/out/bzImage
 
 read -ra SMPS <<<"$BENCH_SMPS"
 ((${#SMPS[@]})) || die "BENCH_SMPS is empty"
@@ -71,21 +70,27 @@ VERSION=$(cat "$CS_CACHE/src/VERSION" 2>/dev/null) ||
 CS_WORK=${CS_WORK:-$CS_CACHE/work-$VERSION}
 OBJ=$CS_WORK/obj
 KMOD=$BENCH_OUT/kmod
+KERNEL=$KMOD/bzImage
 shown=${BENCH_OUT#"$CS_ROOT"/}
 
 # Stage 1: the module, out of tree against the kernel's build directory,
-# from a copy of its source (the repo stays free of build products), under
-# the kernel build's lock.
+# from a copy of its source (the repo stays free of build products), and a
+# copy of the kernel it goes with, both under the kernel build's lock (a
+# kernel build meanwhile changes neither).
 build_module() {
 	require_cmds make gcc flock /usr/bin/rustc
-	[[ -f $OBJ/Module.symvers && -f $KERNEL ]] ||
+	exec 9>"$CS_WORK/lock"
+	flock 9
+	[[ -f $OBJ/Module.symvers && -f $CS_BUILD/out/bzImage ]] ||
 		die "no kernel build (${OBJ#"$CS_CACHE"/} and build/out/): run 'make kernel' first"
 	rm -rf "$KMOD"
 	mkdir -p "$KMOD"
 	cp "$SRC_DIR/crash_stop_bench.c" "$SRC_DIR/Makefile" "$KMOD/"
 	kmake_env
-	flock "$CS_WORK/lock" "${KMAKE[@]}" -C "$OBJ" M="$KMOD" modules
-	note "${KMOD#"$CS_ROOT"/}/crash_stop_bench.ko"
+	"${KMAKE[@]}" -C "$OBJ" M="$KMOD" modules
+	cp "$CS_BUILD/out/bzImage" "$CS_BUILD/out/BUILD_INFO" "$KMOD/"
+	flock -u 9
+	note "${KMOD#"$CS_ROOT"/}/crash_stop_bench.ko, $(sed -n 's/^repo: //p' "$KMOD/BUILD_INFO")"
 }
 
 # The boot's time limit: booting under TCG takes longer with more vCPUs
@@ -100,6 +105,7 @@ boot_timeout() {
 # boot N: one boot of N vCPUs; its progress on the console.
 boot() {
 	local n=$1 dir=$BENCH_OUT/smp-$1 hold=0 rc=0 t0=$SECONDS limit
+	cat /proc/loadavg >>"$BENCH_OUT/load.txt"
 	limit=$(boot_timeout "$n")
 	[[ $n == "$HOLD_SMP" ]] && hold=$HOLD_S
 	rm -rf "$dir"
@@ -129,6 +135,7 @@ EOF
 		-kernel "$KERNEL" -initrd "$dir/initramfs.cpio.gz" \
 		-append "$cmdline" || rc=$?
 	echo " done in $((SECONDS - t0)) s"
+	cat /proc/loadavg >>"$BENCH_OUT/load.txt"
 	echo "$rc $((SECONDS - t0))" >"$dir/status"
 	local errs
 	errs=$(grep -a '^BENCH_ERROR' "$dir/results.log" || true)
@@ -161,7 +168,7 @@ plot() {
 
 require_cmds qemu-system-x86_64 python3
 mkdir -p "$BENCH_OUT"
-rm -f "$BENCH_OUT"/{bench.csv,bench.png,table.md,hold.csv,check.tap}
+rm -f "$BENCH_OUT"/{bench.csv,bench.png,table.md,hold.csv,check.tap,load.txt}
 total=$((${#SMPS[@]} + 2))
 stage 1 "$total" "build crash_stop_bench.ko (out of tree)" bench-module build_module
 i=1
@@ -169,7 +176,8 @@ for n in "${SMPS[@]}"; do
 	i=$((i + 1))
 	what="$n vCPUs, $ROUNDS rounds"
 	[[ $n == "$HOLD_SMP" ]] && ((10#$HOLD_S > 0)) && what+=", hold ${HOLD_S} s"
-	printf '[%s/%s] %s (up to %s s):' "$i" "$total" "$what" "$(boot_timeout "$n")"
+	printf '[%s/%s] %s (up to %s s, host load %s):' "$i" "$total" "$what" \
+		"$(boot_timeout "$n")" "$(cut -d' ' -f1 /proc/loadavg)"
 	boot "$n"
 done
 i=$((i + 1))

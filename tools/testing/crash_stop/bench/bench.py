@@ -184,8 +184,8 @@ def fmt_ns(ns):
     if ns >= 1_000_000:
         return "%.1f ms" % (ns / 1e6)
     if ns >= 10_000:
-        return "%.0f us" % (ns / 1e3)
-    return "%.1f us" % (ns / 1e3)
+        return "%.0f µs" % (ns / 1e3)
+    return "%.1f µs" % (ns / 1e3)
 
 
 def host_line():
@@ -201,12 +201,19 @@ def host_line():
     return "%s (%s, %d CPUs)" % (socket.gethostname(), model, os.cpu_count())
 
 
-def load_line():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "?"
+def load_line(outdir):
+    """The host's 1-minute load average over the run: OUT/load.txt has one
+    taken at each boot's start and end (scripts/bench.sh), plus now."""
+    vals = []
+    for path in (os.path.join(outdir, "load.txt"), "/proc/loadavg"):
+        try:
+            with open(path) as f:
+                vals += [float(line.split()[0]) for line in f if line.strip()]
+        except (OSError, ValueError, IndexError):
+            pass
+    if not vals:
+        return "host load average unknown"
+    return "host load average (1 min) %.1f–%.1f during the run" % (min(vals), max(vals))
 
 
 def hold_report(vmdir, vcpus):
@@ -290,9 +297,9 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
 
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     lines = []
-    lines.append("Measured %s on %s, load average %s at the end; QEMU TCG, "
-                 "%d rounds each. Median (p90) and the median's ratio to "
-                 "smp_call_function." % (stamp, host_line(), load_line(), want_rounds))
+    lines.append("Measured %s on %s, %s; QEMU TCG, %d rounds each. Median "
+                 "(p90) and the median's ratio to smp_call_function."
+                 % (stamp, host_line(), load_line(outdir), want_rounds))
     lines.append("")
     lines.append("| mechanism | " + " | ".join("%d vCPUs" % n for n in counts) + " |")
     lines.append("|---|" + "---|" * len(counts))
@@ -365,7 +372,7 @@ def plot(outdir):
                    color=line.get_color(), zorder=3)
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
-        lambda v, _: fmt_ns(v).replace("us", "µs").replace(".0 ", " ")))
+        lambda v, _: fmt_ns(v).replace(".0 ", " ")))
     xs = sorted({x for pts in rows.values() for x, _, _ in pts})
     ax.set_xscale("log", base=2)
     ax.set_xticks(xs)
