@@ -6,8 +6,10 @@
 //! The protocol is also compiled on the host (with std or loom atomics, see
 //! `tools/testing/crash_stop_model/src/sync.rs`), so it cannot name
 //! `kernel::` items. On x86-64 these `core` atomics compile to the same
-//! plain and `lock`-prefixed instructions as the C atomics; the protocol
-//! only relies on acquire/release pairs on single locations.
+//! plain and `lock`-prefixed instructions as the C atomics. The protocol
+//! relies on acquire/release pairs, and on one store-then-load pair per
+//! side being sequentially consistent (`enter()` against `release()`),
+//! which `SeqCst` stores (`xchg`) give on x86-64.
 
 pub(crate) use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
