@@ -203,21 +203,34 @@ def host_line():
 
 def load_line(outdir):
     """The host's 1-minute load average over the run: OUT/load.txt has one
-    taken at each boot's start and end (scripts/bench.sh), plus now."""
+    taken at each boot's start and end (scripts/bench.sh)."""
     vals = []
-    for path in (os.path.join(outdir, "load.txt"), "/proc/loadavg"):
-        try:
-            with open(path) as f:
-                vals += [float(line.split()[0]) for line in f if line.strip()]
-        except (OSError, ValueError, IndexError):
-            pass
+    try:
+        with open(os.path.join(outdir, "load.txt")) as f:
+            vals = [float(line.split()[0]) for line in f if line.strip()]
+    except (OSError, ValueError, IndexError):
+        pass
     if not vals:
         return "host load average unknown"
     return "host load average (1 min) %.1f–%.1f during the run" % (min(vals), max(vals))
 
 
-def hold_report(vmdir, vcpus):
-    """[(state, host wall s, guest wall s, cpu s, cores, vcpu cores)]."""
+def hold_monarch(vmdir):
+    """The monarch CPU of the hold (its BENCH_HOLD_LAST line), or None."""
+    try:
+        with open(os.path.join(vmdir, "results.log"), "rb") as f:
+            for raw in f:
+                m = re.search(rb"^BENCH_HOLD_LAST .*\bmonarch=(\d+)", raw)
+                if m:
+                    return int(m.group(1))
+    except OSError:
+        pass
+    return None
+
+
+def hold_report(vmdir):
+    """[(state, host wall s, guest wall s, QEMU CPU s, cores, cores of the
+    vCPU threads, of the monarch's vCPU thread (held only, else None))]."""
     path = os.path.join(vmdir, "marks.txt")
     if not os.path.exists(path):
         return []
@@ -230,17 +243,27 @@ def hold_report(vmdir, vcpus):
                 tid, comm, t = item.rsplit(":", 2)
                 per[tid] = (comm, int(t))
             marks[name] = (float(guest), float(host), int(total), per)
+    monarch = hold_monarch(vmdir)
     out = []
     for state in ("idle", "held"):
         b, e = marks.get(state + "_begin"), marks.get(state + "_end")
         if not b or not e:
             continue
         wall = e[1] - b[1]
-        cpu = (e[2] - b[2]) / CLK_TCK
-        vcpu = sum(t - b[3][tid][1] for tid, (comm, t) in e[3].items()
-                   if tid in b[3] and comm.startswith("CPU_")) / CLK_TCK
-        out.append((state, wall, e[0] - b[0], cpu, cpu / wall if wall > 0 else 0,
-                    vcpu / wall if wall > 0 else 0))
+        if wall <= 0:
+            continue
+
+        def cores(pick):
+            return sum(t - b[3][tid][1] for tid, (comm, t) in e[3].items()
+                       if tid in b[3] and pick(comm)) / CLK_TCK / wall
+
+        # QEMU names its vCPU threads "CPU N/TCG" (-name debug-threads=on).
+        vcpu = cores(lambda c: c.startswith("CPU_"))
+        mon = None
+        if state == "held" and monarch is not None:
+            mon = cores(lambda c: c.split("/")[0] == "CPU_%d" % monarch)
+        out.append((state, wall, e[0] - b[0], (e[2] - b[2]) / CLK_TCK,
+                    (e[2] - b[2]) / CLK_TCK / wall, vcpu, mon))
     return out
 
 
@@ -256,7 +279,7 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
             m = re.search(r"(\d+)$", os.path.basename(d.rstrip("/")))
             vcpus = int(m.group(1)) if m else 0
         data[vcpus] = rows
-        for h in hold_report(d, vcpus):
+        for h in hold_report(d):
             holds.append((vcpus,) + h)
     # The vCPU counts asked for, from the directory names (smp-N).
     counts = sorted({int(re.search(r"(\d+)$", d.rstrip("/")).group(1)) for d in vmdirs})
@@ -295,7 +318,11 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
                                        " # %d rounds" % r["rounds"])
                 f.write("%s %d - %d vCPUs: %s%s\n" % ("ok" if good else "not ok", i, n, q, why))
 
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    # When the last boot ended (a report made again later keeps its date).
+    ends = [os.path.getmtime(os.path.join(d, "results.log")) for d in vmdirs
+            if os.path.exists(os.path.join(d, "results.log"))]
+    when = datetime.datetime.fromtimestamp(max(ends)) if ends else datetime.datetime.now()
+    stamp = when.strftime("%Y-%m-%d %H:%M")
     lines = []
     lines.append("Measured %s on %s, %s; QEMU TCG, %d rounds each. Median "
                  "(p90) and the median's ratio to smp_call_function."
@@ -321,13 +348,15 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
     if holds:
         lines.append("")
         lines.append("QEMU process CPU use (utime + stime) while crash_stop holds every "
-                     "CPU vs idle, cores = CPU seconds / wall seconds:")
+                     "CPU vs idle; cores = CPU seconds / wall seconds (host):")
         lines.append("")
-        lines.append("| vCPUs | state | wall (host) | wall (guest) | QEMU CPU | cores | of which vCPU threads |")
-        lines.append("|---|---|---|---|---|---|---|")
-        for n, state, wall, gwall, cpu, cores, vcores in holds:
-            lines.append("| %d | %s | %.2f s | %.2f s | %.2f s | %.2f | %.2f |"
-                         % (n, state, wall, gwall, cpu, cores, vcores))
+        lines.append("| vCPUs | state | wall (host) | wall (guest) | QEMU CPU | cores "
+                     "| vCPU threads | the monarch's vCPU thread |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for n, state, wall, gwall, cpu, cores, vcores, mon in holds:
+            lines.append("| %d | %s | %.2f s | %.2f s | %.2f s | %.2f | %.2f | %s |"
+                         % (n, state, wall, gwall, cpu, cores, vcores,
+                            "—" if mon is None else "%.2f" % mon))
     table = "\n".join(lines) + "\n"
     with open(os.path.join(outdir, "table.md"), "w") as f:
         f.write(table)
@@ -335,9 +364,10 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
         with open(os.path.join(outdir, "hold.csv"), "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["vcpus", "state", "host_wall_s", "guest_wall_s", "qemu_cpu_s",
-                        "cores", "vcpu_thread_cores"])
+                        "cores", "vcpu_thread_cores", "monarch_vcpu_cores"])
             for h in holds:
-                w.writerow([h[0], h[1]] + ["%.3f" % x for x in h[2:]])
+                w.writerow([h[0], h[1]] + ["%.3f" % x for x in h[2:7]]
+                           + ["" if h[7] is None else "%.3f" % h[7]])
     print(table, end="")
     print("%d of %d checks: every quantity has %d rounds of numbers%s"
           % (ok, total, want_rounds, ", the hold was measured" if hold_states else ""))
