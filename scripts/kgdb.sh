@@ -31,7 +31,8 @@
 # run shows identically), the A/B table, and "N passed, N failed"
 # (", N skipped"); exit status non-zero on a failure.
 #
-# Environment: OUT_DIR (default build/out), KGDB_TIMEOUT (seconds per boot,
+# Environment: OUT_DIR (default build/out; copied to build/kgdb/kernel/ at
+# the start, the runs use the copy), KGDB_TIMEOUT (seconds per boot,
 # default 420; a case's "# timeout:" wins), VMLINUX (for gdb; default
 # OUT_DIR/vmlinux, else the kernel build directory's).
 set -euo pipefail
@@ -39,11 +40,15 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 KG_SRC=$CS_ROOT/tools/testing/crash_stop/kgdb
-OUT_DIR=${OUT_DIR:-$CS_BUILD/out}
+KG_BUILD=$CS_BUILD/kgdb
+SRC_OUT=${OUT_DIR:-$CS_BUILD/out}
+# Every case runs on a copy of the kernel taken at the start: a rebuild
+# of build/out/ during the run must not mix two kernels (nor their
+# System.map) into one A/B table.
+OUT_DIR=$KG_BUILD/kernel
 export OUT_DIR
 KERNEL=$OUT_DIR/bzImage
 SYSTEM_MAP=$OUT_DIR/System.map
-KG_BUILD=$CS_BUILD/kgdb
 KG_OUT=$CS_BUILD/vm/kgdb
 KG_TIMEOUT=${KGDB_TIMEOUT:-420}
 BASE_APPEND="kunit.enable=0"
@@ -93,8 +98,8 @@ list_cases() {
 find_vmlinux() {
 	if [[ -n ${VMLINUX:-} ]]; then
 		echo "$VMLINUX"
-	elif [[ -f $OUT_DIR/vmlinux ]]; then
-		echo "$OUT_DIR/vmlinux"
+	elif [[ -f $SRC_OUT/vmlinux ]]; then
+		echo "$SRC_OUT/vmlinux"
 	else
 		local v
 		v=$(cat "$CS_CACHE/src/VERSION" 2>/dev/null || echo none)
@@ -102,12 +107,27 @@ find_vmlinux() {
 	fi
 }
 
-# ---- stage 1: the guest's files ------------------------------------------
+# ---- stage 1: the kernel's copy, the guest's files -------------------------
 
 build_extra() {
 	require_cmds gcc cpio
-	[[ -f $KERNEL ]] || die "no kernel image $(rel "$KERNEL"): run 'make kernel' first"
-	[[ -f $SYSTEM_MAP ]] || die "no $(rel "$SYSTEM_MAP"): run 'make kernel' first"
+	[[ -f $SRC_OUT/bzImage ]] || die "no kernel image $(rel "$SRC_OUT")/bzImage: run 'make kernel' first"
+	[[ -f $SRC_OUT/System.map ]] || die "no $(rel "$SRC_OUT")/System.map: run 'make kernel' first"
+	local vml try
+	for try in 1 2 3; do
+		rm -rf "$OUT_DIR"
+		mkdir -p "$OUT_DIR"
+		cp -a "$SRC_OUT/." "$OUT_DIR/"
+		# One build, not two: nothing changed while copying.
+		if cmp -s "$SRC_OUT/bzImage" "$KERNEL" &&
+			cmp -s "$SRC_OUT/System.map" "$SYSTEM_MAP"; then
+			break
+		fi
+		((try < 3)) || die "$(rel "$SRC_OUT") keeps changing (a kernel build running?): run again"
+		sleep 20
+	done
+	vml=$(find_vmlinux)
+	[[ ! -f $vml || -f $OUT_DIR/vmlinux ]] || cp "$vml" "$OUT_DIR/vmlinux"
 	mkdir -p "$KG_BUILD/bin"
 	gcc -static -O2 -Wall -Wextra -Werror -o "$KG_BUILD/bin/kgdb_load" "$KG_SRC/kgdb_load.c"
 	rm -rf "$KG_BUILD/extra"
@@ -118,7 +138,7 @@ build_extra() {
 	p=$(grep -c 'CONFIG_KGDB_KDB=y\|CONFIG_KGDB_TESTS=y\|CONFIG_KGDB_SERIAL_CONSOLE=y' \
 		"$OUT_DIR/config" 2>/dev/null || true)
 	((p == 3)) || die "the kernel in $(rel "$OUT_DIR") lacks KGDB_KDB, KGDB_SERIAL_CONSOLE or KGDB_TESTS"
-	note "kgdb_load (gcc -static), $(rel "$KG_BUILD")/extra/kgdb/"
+	note "kernel of $(sed -n 's/^built: //p' "$OUT_DIR/BUILD_INFO" 2>/dev/null) -> $(rel "$OUT_DIR"), kgdb_load (gcc -static)"
 }
 
 # ---- stage 2..: one QEMU run per case -----------------------------------
@@ -137,26 +157,40 @@ run_case() {
 	EXTRA_DIR=$KG_BUILD/extra "$CS_ROOT/scripts/mkinitramfs.sh" "$script" \
 		"$dir/initramfs.cpio.gz"
 	if [[ $client == gdb ]]; then
-		vml=$(find_vmlinux)
-		[[ -f $vml ]] || die "no vmlinux for gdb ($(rel "$vml")); set VMLINUX="
+		vml=$OUT_DIR/vmlinux
+		[[ -f $vml ]] || die "no vmlinux for gdb ($(rel "$(find_vmlinux)")); set VMLINUX="
 	fi
 	echo "qemu: 4 vCPUs, 512 MiB, timeout $timeout s, client $client: $BASE_APPEND${append:+ $append}"
-	local rc=0
-	timeout -k 10 $((timeout + 60)) python3 "$KG_SRC/vm.py" --dir "$dir" \
-		--kernel "$KERNEL" --initrd "$dir/initramfs.cpio.gz" \
-		--append "$BASE_APPEND${append:+ $append}" --timeout "$timeout" \
-		--client "$client" --kdb "$kdb" --vmlinux "$vml" \
-		--cmd-timeout "$cmdt" || rc=$?
+	local rc try retried=""
+	for try in 1 2; do
+		rc=0
+		timeout -k 10 $((timeout + 60)) python3 "$KG_SRC/vm.py" --dir "$dir" \
+			--kernel "$KERNEL" --initrd "$dir/initramfs.cpio.gz" \
+			--append "$BASE_APPEND${append:+ $append}" --timeout "$timeout" \
+			--client "$client" --kdb "$kdb" --vmlinux "$vml" \
+			--cmd-timeout "$cmdt" || rc=$?
+		# A guest that hangs in early boot (before the case began: TCG on
+		# a crowded host) boots once more.
+		grep -q '^problem=the guest did not boot' "$dir/times.txt" 2>/dev/null || break
+		((try == 2)) || { retried="retried a boot hang"; echo "$retried"; }
+	done
 	echo "---- results.log ----"
 	tr -d '\r' <"$dir/results.log" 2>/dev/null || true
 	[[ ! -f $dir/gdb.log ]] || { echo "---- gdb.log (head) ----"; head -n 12 "$dir/gdb.log"; }
-	local b2p
+	local b2p problem what=()
 	b2p=$(sed -n 's/^break_to_prompt=//p' "$dir/times.txt" 2>/dev/null || true)
-	if ((rc != 0)); then
-		note "$(sed -n 's/^problem=//p' "$dir/times.txt" 2>/dev/null | head -n1)"
-		return 1
-	fi
-	note "${b2p:+break-in to prompt $b2p s, }$(sed -n 's/^KGDBTS_WRITE //p' "$dir/results.log" | tr -d '\r')"
+	problem=$(sed -n 's/^problem=//p' "$dir/times.txt" 2>/dev/null | head -n1)
+	[[ -z $b2p ]] || what+=("break-in to prompt $b2p s")
+	[[ $client != none ]] || what+=("kgdbts $(sed -n 's/^KGDBTS_WRITE //p' "$dir/results.log" | tr -d '\r')")
+	[[ -z $problem ]] || what+=("$problem")
+	[[ -z $retried ]] || what+=("$retried")
+	local IFS=';'
+	note "${what[*]//;/; }"
+	# A debugger that hangs is a finding of the checks (which compare it
+	# with the upstream run); the stage fails when the run itself did not
+	# happen.
+	[[ -s $dir/console.log && -f $dir/times.txt ]] || return 1
+	((rc == 0)) || [[ -n $problem ]]
 }
 
 # ---- the checks and the A/B table ----------------------------------------
@@ -194,40 +228,9 @@ report() {
 	done < <(python3 "$KG_SRC/check.py" "${args[@]}" 2>&1 || echo "FAIL $name: check.py failed")
 }
 
-# ab_table: build/vm/kgdb/ab.txt from the rows check.py wrote.
+# ab_table CASE...: build/vm/kgdb/ab.txt from the rows check.py wrote.
 ab_table() {
-	local f
-	{
-		echo "kgdb roundup A/B: $(date -u +%Y-%m-%dT%H:%MZ), $(head -n1 "$OUT_DIR/BUILD_INFO" 2>/dev/null)"
-		echo "QEMU TCG, 4 vCPUs; sysrq-g on CPU 0; times are host seconds from the guest's KGDB_BREAK line"
-		echo "(break) and from the console's \"sysrq: DEBUG\" line (sysrq) to the first kdb prompt on ttyS2."
-		echo "path: crash_stop = crash_stop.kgdb=1, upstream = crash_stop.kgdb=0 (upstream NMI roundup),"
-		echo "upstream* = the kernel has no crash_stop.kgdb parameter (no CONFIG_CRASH_STOP_KGDB)."
-		echo
-		printf '%-18s %-10s %-7s %-7s %-28s %-15s %-38s %-5s %-5s %s\n' \
-			case path break sysrq "CPUs seen" "spin/wedge" "crash_stop roundup" \
-			"long" "tmout" "failed checks"
-		for f in "$@"; do
-			[[ -f $KG_OUT/rows/$f ]] || continue
-			python3 - "$KG_OUT/rows/$f" <<'EOF'
-import sys
-r = dict(l.rstrip("\n").split("=", 1) for l in open(sys.argv[1]) if "=" in l)
-g = lambda k: r.get(k, "-") or "-"
-spin = g("spinner")
-spin = spin.replace("cpu=", "cpu").split(" pid=")[0].replace(" ms=", "/") if spin != "-" else "-"
-if g("case").startswith("wedge") and spin != "-":
-    spin = "wedged " + spin
-elif spin != "-":
-    spin = "spin " + spin
-print("%-18s %-10s %-7s %-7s %-28s %-15s %-38s %-5s %-5s %s" % (
-    g("case"), g("path"), g("b2p"), g("s2p"), g("cpus_seen") if "cpus_seen" in r else (g("kgdbts")[:28] if "kgdbts" in r else "-"),
-    spin, g("roundup")[:38], g("too_long"), g("timed_out"), g("fails")))
-EOF
-		done
-		echo
-		echo "long: kernel log lines \"NMI handler (...) took too long\" after the break-in;"
-		echo "tmout: \"Timed out waiting for secondary CPUs\" (kgdb's 1 s wait for the roundup)."
-	} >"$KG_OUT/ab.txt"
+	python3 "$KG_SRC/abtable.py" "$KG_OUT/rows" "$OUT_DIR/BUILD_INFO" "$@" >"$KG_OUT/ab.txt"
 	cat "$KG_OUT/ab.txt"
 }
 
@@ -252,7 +255,7 @@ fi
 
 mkdir -p "$KG_OUT"
 total=$((1 + ${#CASES[@]}))
-stage 1 "$total" "kgdb: static kgdb_load, the guest's /kgdb" kgdb-extra build_extra
+stage 1 "$total" "kgdb: the kernel's copy, static kgdb_load, the guest's /kgdb" kgdb-extra build_extra
 i=1 RAN=()
 for c in "${CASES[@]}"; do
 	IFS='|' read -r name script append <<<"$c"

@@ -151,6 +151,18 @@ kg_after() {
 	sleep "$KG_SETTLE"
 	kg_klog
 	kg_cleanup
+	kg_end
+}
+
+# kg_end: the scenario's last line, and the results port drained before
+# the scenario exits (init powers off 0.3 s after its own last line; on a
+# crowded host the port has been seen to keep the tail longer than that).
+# A port that does not drain in 20 s is reported on the console.
+kg_end() {
+	echo "KGDB_END"
+	if ! timeout 20 /kgdb/kgdb_load drain; then
+		echo "kgdb-test: the results port (ttyS1) did not drain in 20 s" >/dev/kmsg
+	fi
 }
 
 # kg_klog: the kernel log's warnings from the break-in on, and crash_stop's
@@ -167,6 +179,9 @@ kg_klog() {
 }
 
 kg_cleanup() {
+	# The serial ports' interrupt counts on the console (printk writes
+	# them at once), for when the results port stalls.
+	grep -i 'ttyS' /proc/interrupts | sed 's/^/kgdb-test: irq /' >/dev/kmsg 2>/dev/null
 	if [ -n "$KG_SPINNING" ]; then
 		echo stop >$CS_DBG/spin
 		KG_SPINNING=""

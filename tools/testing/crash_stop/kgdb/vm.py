@@ -243,6 +243,7 @@ def main():
     ap.add_argument("--vmlinux", default="")
     ap.add_argument("--gdb-timeout", type=int, default=240)
     ap.add_argument("--cmd-timeout", type=int, default=90)
+    ap.add_argument("--boot-timeout", type=int, default=180)
     a = ap.parse_args()
 
     d = a.dir
@@ -281,6 +282,12 @@ def main():
     try:
         if a.client != "none":
             dbg = Debugger(port, os.path.join(d, "debugger.ts"), min(60, deadline))
+        # A TCG guest on a crowded host now and then hangs in early boot
+        # (seen: at the switch to tsc-early): no scenario line for minutes.
+        if not results.wait(r".", min(deadline, now() + a.boot_timeout)):
+            problems.append("the guest did not boot within %d s (no output on the results port)"
+                            % a.boot_timeout)
+        elif a.client != "none":
             # The prompt comes when the guest breaks in; the guest may
             # also end or fail first.
             first = None
@@ -307,6 +314,12 @@ def main():
             end = results.wait(r"^CRASH_STOP_GUEST_END", deadline)
             if end:
                 times["end"] = end[0]
+            else:
+                # init's line may not leave the guest before the power-off:
+                # the scenario's own last line will do.
+                end = results.wait(r"^KGDB_END", 0)
+                if end and proc.wait() == 0:
+                    times["end"] = end[0]
             if a.client == "none":
                 mark(console, times)
     finally:
