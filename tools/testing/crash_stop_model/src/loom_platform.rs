@@ -24,7 +24,12 @@
 //!   done" cell (a loom `UnsafeCell`), which the models read from the
 //!   monarch's callback ([`LoomMachine::cpufn_done`]);
 //! * a machine can make `stopped()` slow (yields inside it) or crash (call
-//!   `CrashStop::crashed()` and stay there until the model ends).
+//!   `CrashStop::crashed()` and stay there until the model ends), and
+//!   `capture()` slow (a yield while the slot is `SAVING`);
+//! * a payload can make `stopped()` a debugger's slave loop
+//!   ([`LoomPayload::hold`]): it spins until [`LoomMachine::go`], taking
+//!   NMIs and polling `CrashStop::on_poll` with the context it was stopped
+//!   in, as kgdb's slave loop does in a hand-off generation.
 
 use crate::protocol::{CrashStop, How, Platform};
 use loom::cell::UnsafeCell;
@@ -55,9 +60,24 @@ pub struct LoomRecord {
     pub how: How,
 }
 
-/// The register marker of `cpu`.
+/// The register marker of `cpu`: the context its `run()` calls and its
+/// IPI handler hand to the protocol.
 pub fn marker(cpu: u32) -> u64 {
     0xC5C5_0000 + u64::from(cpu)
+}
+
+/// The context `cpu`'s NMI handler hands to the protocol: its marker
+/// with this bit (so that a per-CPU callback can check that it got the
+/// context its CPU was stopped in).
+pub const NMI_CTX: u64 = 1 << 32;
+
+/// The context of `cpu`'s NMI-context loop that polls
+/// ([`LoomCpu::nmi_poll`]): its marker with this bit.
+pub const POLL_CTX: u64 = 1 << 33;
+
+/// The CPU a context names.
+pub fn ctx_cpu(ctx: u64) -> u32 {
+    (ctx & 0xFFFF) as u32
 }
 
 /// The loom payload ([`Platform::Payload`]): the run number and the CPU
@@ -69,6 +89,12 @@ pub struct LoomPayload {
     /// The calling CPU, whose [`LoomMachine::caller_begin`] memory the
     /// callbacks read (`u32::MAX`: none).
     pub caller: u32,
+    /// `stopped()` is a debugger's slave loop (for hand-off generations):
+    /// it spins until [`LoomMachine::go`], taking NMIs (and IPIs if its
+    /// interrupts are on) and calling `CrashStop::on_poll` with its
+    /// stopped context, then asserts that its record and payload (copies)
+    /// are still those it was handed.
+    pub hold: bool,
 }
 
 impl LoomPayload {
@@ -76,6 +102,7 @@ impl LoomPayload {
     pub const EMPTY: LoomPayload = LoomPayload {
         run: 0,
         caller: u32::MAX,
+        hold: false,
     };
 }
 
@@ -93,6 +120,14 @@ pub struct CpuFn {
     /// ([`LoomMachine::callback_done`]): a held CPU, late or not, never runs
     /// free during the hold.
     pub watch: bool,
+    /// The return of an interrupt handler (or `on_poll`) that captured the
+    /// CPU in a generation that then gave up on it (it was late) asserts
+    /// that the monarch's callback of that generation has returned. (For
+    /// hand-off generations, where `resumed()` legitimately runs during
+    /// the hold of a CPU that was not late.)
+    pub watch_late: bool,
+    /// `capture()` yields once (while the slot is `SAVING`).
+    pub slow_capture: bool,
 }
 
 /// Shared state of a loom model machine.
@@ -126,6 +161,12 @@ pub struct LoomMachine {
     pub unclaimed_nmis: AtomicU32,
     /// What `crashed()` returned on each CPU whose callback crashed.
     pub crashed: [AtomicBool; N],
+    /// Set by the test when `hold` per-CPU steps may return.
+    pub go: AtomicBool,
+    /// `hold` steps that started (they may still run).
+    pub holds: [AtomicU32; N],
+    /// Stops made by `CrashStop::on_poll` per CPU.
+    pub poll_stops: [AtomicU32; N],
     cpufn: [CpuFn; N],
     /// Per CPU: the run of the last `stopped()` that finished.
     cpufn_done: [UnsafeCell<u64>; N],
@@ -162,6 +203,9 @@ impl LoomMachine {
             parked: core::array::from_fn(|_| AtomicBool::new(false)),
             unclaimed_nmis: AtomicU32::new(0),
             crashed: core::array::from_fn(|_| AtomicBool::new(false)),
+            go: AtomicBool::new(false),
+            holds: core::array::from_fn(|_| AtomicU32::new(0)),
+            poll_stops: core::array::from_fn(|_| AtomicU32::new(0)),
             cpufn,
             cpufn_done: core::array::from_fn(|_| UnsafeCell::new(0)),
             caller_mem: core::array::from_fn(|_| UnsafeCell::new(FREED)),
@@ -200,6 +244,8 @@ pub struct LoomCpu {
     in_nmi: Cell<bool>,
     /// Payload of the generation this CPU is held in, 0 if none.
     stopped_for: Cell<u64>,
+    /// Generation of the last `capture()` on this CPU.
+    captured_in: Cell<u64>,
 }
 
 impl LoomCpu {
@@ -212,6 +258,7 @@ impl LoomCpu {
             irqs_off: Cell::new(false),
             in_nmi: Cell::new(false),
             stopped_for: Cell::new(0),
+            captured_in: Cell::new(0),
         }
     }
 
@@ -232,19 +279,63 @@ impl LoomCpu {
         if !self.in_nmi.get() && self.m.nmi[id].swap(false, SeqCst) {
             let was_off = self.irqs_off.replace(true);
             self.in_nmi.set(true);
-            if !self.m.cs.on_nmi(self, marker(self.id)) {
+            let captured = self.captured_in.replace(0);
+            if !self.m.cs.on_nmi(self, marker(self.id) | NMI_CTX) {
                 self.m.unclaimed_nmis.fetch_add(1, SeqCst);
             }
+            self.check_late_return(captured);
             self.in_nmi.set(false);
             self.irqs_off.set(was_off);
             self.stopped_for.set(held);
         }
         if !self.irqs_off.get() && self.m.ipi[id].swap(false, SeqCst) {
             self.irqs_off.set(true);
+            let captured = self.captured_in.replace(0);
             self.m.cs.on_ipi(self, marker(self.id));
+            self.check_late_return(captured);
             self.irqs_off.set(false);
             self.stopped_for.set(held);
         }
+    }
+
+    /// On the return of a handler (which found `outer` in `captured_in`):
+    /// if it captured this CPU in a generation that gave up on it, the
+    /// CPU was late and must have been held until the release.
+    fn check_late_return(&self, outer: u64) {
+        let gen = self.captured_in.replace(outer);
+        if gen != 0
+            && self.m.cpufn[self.id as usize].watch_late
+            && self.m.cs.how(self.id, gen) == How::Missing
+        {
+            assert!(
+                self.m.callback_done.load(SeqCst) >= gen,
+                "cpu {} given up on while saving in generation {gen} is back \
+                 from its handler during the hold",
+                self.id
+            );
+        }
+    }
+
+    /// One iteration of a loop in NMI context (interrupts off, NMIs
+    /// latched, as set by the caller): `CrashStop::on_poll` with context
+    /// `marker | POLL_CTX`. Returns whether it stopped the CPU.
+    pub fn nmi_poll(&self) -> bool {
+        self.on_poll(marker(self.id) | POLL_CTX)
+    }
+
+    /// One `CrashStop::on_poll` call with context `ctx`; returns whether
+    /// it stopped the CPU. (A poll that holds the CPU as a late one is not
+    /// checked by `relax()`: the generation is not known here.)
+    fn on_poll(&self, ctx: u64) -> bool {
+        let held = self.stopped_for.replace(0);
+        let captured = self.captured_in.replace(0);
+        let stopped = self.m.cs.on_poll(self, ctx);
+        self.check_late_return(captured);
+        self.stopped_for.set(held);
+        if stopped {
+            self.m.poll_stops[self.id as usize].fetch_add(1, SeqCst);
+        }
+        stopped
     }
 
     /// Forgets the generation this CPU was held in (after a losing
@@ -331,15 +422,25 @@ impl Platform for LoomCpu {
 
     fn capture(&self, rec: &mut LoomRecord, cpu: u32, how: How, _t_ns: u64, ctx: u64) {
         assert_eq!(cpu, self.id, "capture on behalf of another CPU");
+        // The CPU is inside the generation: `current` (read with Acquire)
+        // was published after `generation`.
+        self.captured_in.set(self.m.cs.generation());
         *rec = LoomRecord {
             cpu,
             marker: ctx,
             how,
         };
+        if self.m.cpufn[cpu as usize].slow_capture {
+            loom::thread::yield_now();
+        }
     }
 
     fn stopped(&self, cpu: u32, rec: &LoomRecord, ctx: u64, payload: &LoomPayload) {
-        assert_eq!((cpu, rec.cpu, ctx), (self.id, self.id, marker(self.id)));
+        // `ctx` is the context the CPU was stopped in: its record's.
+        assert_eq!(
+            (cpu, rec.cpu, ctx_cpu(ctx), rec.marker),
+            (self.id, self.id, self.id, ctx)
+        );
         let m = &self.m;
         let i = cpu as usize;
         m.stops[i].fetch_add(1, SeqCst);
@@ -365,6 +466,25 @@ impl Platform for LoomCpu {
         for step in 1..=m.cpufn[i].slow {
             loom::thread::yield_now();
             caller_mem(step);
+        }
+        if payload.hold {
+            // A debugger's slave loop, after the CPU left the generation
+            // (hand-off): runs past `run()`, under the next generations.
+            let (rec0, payload0) = (*rec, *payload);
+            m.holds[i].fetch_add(1, SeqCst);
+            // Not held by any generation meanwhile.
+            self.stopped_for.set(0);
+            while !m.go.load(SeqCst) {
+                self.poll();
+                self.on_poll(ctx);
+                loom::thread::yield_now();
+            }
+            assert_eq!(
+                (*rec, *payload),
+                (rec0, payload0),
+                "cpu {cpu}: hand-off step's record or payload changed under it"
+            );
+            return;
         }
         // SAFETY: loom checks the access.
         m.cpufn_done[i].with_mut(|v| unsafe { *v = payload.run });

@@ -17,7 +17,7 @@
 #![cfg(loom)]
 
 use crash_stop_model::loom_platform::{
-    marker, CpuFn, LoomCpu, LoomMachine, LoomPayload, LoomRecord, N, TICK_NS,
+    ctx_cpu, marker, CpuFn, LoomCpu, LoomMachine, LoomPayload, N, NMI_CTX, POLL_CTX, TICK_NS,
 };
 use crash_stop_model::protocol::{Error, Held, How, Outcome, Params};
 use loom::model::Builder;
@@ -48,7 +48,11 @@ fn params(run: u64, caller: u32, stay: bool) -> Params<LoomPayload> {
         nmi_wait_ns: 2 * TICK_NS,
         stay,
         handoff: false,
-        payload: LoomPayload { run, caller },
+        payload: LoomPayload {
+            run,
+            caller,
+            hold: false,
+        },
     }
 }
 
@@ -56,6 +60,19 @@ fn params(run: u64, caller: u32, stay: bool) -> Params<LoomPayload> {
 /// with its own record and its per-CPU callback of run `run` done; returns
 /// the `How` of every CPU.
 fn check_held(m: &LoomMachine, h: &Held<'_, LoomCpu, N>, me: u32, run: u64) -> [How; N] {
+    let hows = check_table(h, me);
+    for (cpu, how) in (0u32..).zip(hows) {
+        if how.is_stopped() && cpu != me {
+            assert_eq!(m.cpufn_done(cpu), run, "cpu {cpu}'s callback not done");
+        }
+    }
+    hows
+}
+
+/// Checks the table seen by a monarch: itself `Monarch`, every stopped CPU
+/// with its own record, captured in the context it was stopped in (an
+/// NMI's, or a polling loop's, for `Nmi`); returns the `How` of every CPU.
+fn check_table(h: &Held<'_, LoomCpu, N>, me: u32) -> [How; N] {
     let mut hows = [How::None; N];
     for cpu in 0..N as u32 {
         let how = h.how(cpu);
@@ -65,15 +82,17 @@ fn check_held(m: &LoomMachine, h: &Held<'_, LoomCpu, N>, me: u32, run: u64) -> [
         }
         let rec = h.with_record(cpu, |r| *r);
         if how.is_stopped() {
-            let want = LoomRecord {
-                cpu,
-                marker: marker(cpu),
-                how,
+            let rec = rec.unwrap_or_else(|| panic!("cpu {cpu} stopped without a record"));
+            let ctx = if how == How::Nmi {
+                rec.marker & !(NMI_CTX | POLL_CTX)
+            } else {
+                rec.marker
             };
-            assert_eq!(rec, Some(want), "record of cpu {cpu}");
-            if cpu != me {
-                assert_eq!(m.cpufn_done(cpu), run, "cpu {cpu}'s callback not done");
-            }
+            assert_eq!(
+                (rec.cpu, rec.how, ctx),
+                (cpu, how, marker(cpu)),
+                "record of cpu {cpu}"
+            );
         } else {
             assert_eq!(rec, None);
         }
@@ -155,7 +174,11 @@ fn race(callers: usize) -> Vec<Result<(u64, [How; N]), Error>> {
             nmi_wait_ns: TICK_NS,
             stay: false,
             handoff: false,
-            payload: LoomPayload { run, caller: me },
+            payload: LoomPayload {
+                run,
+                caller: me,
+                hold: false,
+            },
         };
         m.caller_begin(me, run);
         let r = m.cs.run(&cpu, &p, marker(me), |h| {
@@ -327,7 +350,9 @@ fn stale_interrupt_changes_nothing() {
 }
 
 /// Property: a nested call from the callback returns `Error::Nested`
-/// without hanging, and the outer generation completes normally.
+/// without hanging, and the outer generation completes normally; so does
+/// a stay-stopped call from the `finish` step of `run_full` (only the
+/// monarch's callback may make a nested stay-stopped request).
 /// Preemption bound 3.
 #[test]
 fn nested_call_from_callback_is_nested() {
@@ -338,11 +363,20 @@ fn nested_call_from_callback_is_nested() {
         let cpu0 = LoomCpu::new(&m, 0);
         cpu0.set_irqs_off(true);
         m.caller_begin(0, 1);
-        let (out, nested) =
-            m.cs.run(&cpu0, &params(1, 0, false), marker(0), |_| {
-                m.cs.run(&cpu0, &params(2, 0, false), marker(0), |_| ())
-                    .map(|_| ())
-            })
+        let (out, (nested, in_finish)) =
+            m.cs.run_full(
+                &cpu0,
+                &params(1, 0, false),
+                marker(0),
+                |_| {
+                    let r = m.cs.run(&cpu0, &params(2, 0, false), marker(0), |_| ());
+                    (r.map(|_| ()), Ok(()))
+                },
+                |_, (_, in_finish)| {
+                    let r = m.cs.run(&cpu0, &params(3, 0, true), marker(0), |_| ());
+                    *in_finish = r.map(|_| ());
+                },
+            )
             .unwrap();
         m.caller_end(0);
         cpu0.set_irqs_off(false);
@@ -350,6 +384,11 @@ fn nested_call_from_callback_is_nested() {
         m.done.store(true, SeqCst);
         t.join().unwrap();
         assert_eq!(nested, Err(Error::Nested));
+        assert_eq!(in_finish, Err(Error::Nested), "stay call from finish");
+        assert!(
+            !m.parked[1].load(SeqCst),
+            "parked by the finish step's call"
+        );
         assert_eq!(out.generation, 1);
         assert_eq!(m.cs.generation(), 1);
         assert_eq!(m.cs.monarch(), None);
@@ -415,7 +454,7 @@ fn stay_stopped_parks_slave() {
         let stopped = matches!(hows[1], How::Ipi | How::Nmi);
         if stopped {
             let rec = m.cs.with_record(1, out.generation, |r| *r).unwrap();
-            assert_eq!((rec.cpu, rec.marker), (1, marker(1)));
+            assert_eq!((rec.cpu, ctx_cpu(rec.marker)), (1, 1));
         }
         let (out2, hows2) = monarch(&cpu0, 2, false);
         m.done.store(true, SeqCst);
@@ -654,4 +693,340 @@ fn crashed_slave_does_not_hang_monarch() {
         }
     });
     assert!(CRASHED.load(Relaxed) > 0, "the slave never crashed");
+}
+
+/// Parameters of a hand-off run `run` (no caller memory: a hand-off step
+/// may run after `run()` returned); `hold`: the per-CPU step is a
+/// debugger's slave loop that runs until `LoomMachine::go`.
+fn handoff_params(run: u64, hold: bool) -> Params<LoomPayload> {
+    Params {
+        handoff: true,
+        payload: LoomPayload {
+            run,
+            caller: u32::MAX,
+            hold,
+        },
+        ..params(run, u32::MAX, false)
+    }
+}
+
+/// Property (hand-off mode, `Params::handoff`): the monarch's `run()`
+/// returns without waiting for the per-CPU steps, a step touches nothing
+/// of the protocol's, and the next generation stops the CPU again on top
+/// of its still running step. The slave's step in generation 1 is a
+/// debugger's slave loop (kgdb's): it runs until the test says `go`, which
+/// it says only after generation 2 returned (a `run()` that waited for the
+/// step would never return: loom reports the livelock), taking NMIs and
+/// polling `on_poll` meanwhile, with the context it was stopped in.
+/// Generation 2 (resume, then stay-stopped) rewrites the payload copy and
+/// the slave's record while the step runs: loom reports any access of the
+/// step to them, and the step checks that its copies did not change.
+/// Generation 2 records the slave at most once (its step runs with
+/// interrupts off, so by the NMI on top of it, or by its poll, never by
+/// IPI), with its per-CPU callback done, parks it on top of its step in
+/// stay mode, and claims every NMI. Preemption bound 2 (about 6 s; bound 3
+/// passes in about 5 minutes).
+#[test]
+fn handoff_step_outlives_run_and_nests_the_next_generation() {
+    for stay in [false, true] {
+        static OUTLIVED: AtomicUsize = AtomicUsize::new(0);
+        static BY_NMI: AtomicUsize = AtomicUsize::new(0);
+        static BY_POLL: AtomicUsize = AtomicUsize::new(0);
+        OUTLIVED.store(0, Relaxed);
+        BY_NMI.store(0, Relaxed);
+        BY_POLL.store(0, Relaxed);
+        builder(2).check(move || {
+            let m = LoomMachine::new(2);
+            let slave = LoomCpu::new(&m, 1);
+            let t = thread::spawn(move || slave.idle_until(|m| m.done.load(SeqCst)));
+            let cpu0 = LoomCpu::new(&m, 0);
+            cpu0.set_irqs_off(true);
+            let (out1, hows1) =
+                m.cs.run(&cpu0, &handoff_params(1, true), marker(0), |h| {
+                    let hows = check_table(h, 0);
+                    m.callback_done.store(1, SeqCst);
+                    hows
+                })
+                .unwrap();
+            m.returned.store(1, SeqCst);
+            // (Generation 2 overwrites it.)
+            let late1 = m.cs.was_late(1, 1);
+            cpu0.set_irqs_off(false);
+            if m.holds[1].load(SeqCst) == 1 {
+                // The step is running (it ends only on `go`).
+                OUTLIVED.fetch_add(1, Relaxed);
+            }
+            let (out2, hows2) = monarch(&cpu0, 2, stay);
+            m.go.store(true, SeqCst);
+            let stopped1 = matches!(hows1[1], How::Ipi | How::Nmi);
+            if stopped1 && m.parked[1].load(SeqCst) {
+                // Parked on top of its step: the step never returns (the
+                // model's `park()` returns when the model ends).
+                assert_eq!(m.resumes[1].load(SeqCst), 0);
+            }
+            m.done.store(true, SeqCst);
+            t.join().unwrap();
+            let rec2 = matches!(hows2[1], How::Ipi | How::Nmi);
+            let late2 = m.cs.was_late(1, 2);
+            assert_eq!((out1.generation, out2.generation), (1, 2));
+            assert_eq!((out1.late, out2.late), (u32::from(late1), u32::from(late2)));
+            assert_eq!(m.holds[1].load(SeqCst), u32::from(stopped1), "steps");
+            let polls = m.poll_stops[1].load(SeqCst);
+            assert!(polls <= u32::from(rec2 || late2));
+            if stopped1 {
+                // Its step ran with interrupts off until after run 2.
+                assert_ne!(hows2[1], How::Ipi, "IPI taken in a hand-off step");
+                if polls == 1 {
+                    BY_POLL.fetch_add(1, Relaxed);
+                } else if rec2 {
+                    BY_NMI.fetch_add(1, Relaxed);
+                }
+            }
+            // One step per generation it was recorded in, plus one if it
+            // was given up on in generation 2's step.
+            let stops = m.stops[1].load(SeqCst);
+            let want = u32::from(stopped1) + u32::from(rec2);
+            assert!(
+                (want..=want + u32::from(late2)).contains(&stops),
+                "{stops} steps: {hows1:?} {hows2:?}"
+            );
+            let held1 = stopped1 || late1;
+            let held2 = rec2 || late2;
+            // Parked in generation 2, or resumed once per hold (and once
+            // more at the end of the model, for a step parked on top of).
+            assert_eq!(m.parked[1].load(SeqCst), stay && held2);
+            let resumes = u32::from(held1) + u32::from(held2 && !stay);
+            assert_eq!(m.resumes[1].load(SeqCst), resumes, "{hows1:?} {hows2:?}");
+            assert_eq!(m.unclaimed_nmis.load(SeqCst), 0);
+            assert_eq!(m.late_spins.load(SeqCst), 0);
+        });
+        assert!(OUTLIVED.load(Relaxed) > 0, "no step outlived run()");
+        assert!(BY_NMI.load(Relaxed) > 0, "no NMI on top of a step");
+        assert!(BY_POLL.load(Relaxed) > 0, "no stop by a step's poll");
+    }
+}
+
+/// Property (hand-off mode): a CPU given up on while saving (its
+/// `capture()` is slow) is late: it waits for the release like in any
+/// generation, its interrupt handler does not return before the monarch's
+/// callback did, and it runs no hand-off step. Preemption bound 4.
+#[test]
+fn handoff_cpu_given_up_while_saving_is_held() {
+    static LATE: AtomicUsize = AtomicUsize::new(0);
+    let slow = CpuFn {
+        slow_capture: true,
+        watch_late: true,
+        ..CpuFn::default()
+    };
+    builder(4).check(move || {
+        let m = LoomMachine::with_cpufn(2, [CpuFn::default(), slow, CpuFn::default()]);
+        let slave = LoomCpu::new(&m, 1);
+        let t = thread::spawn(move || slave.idle_until(|m| m.done.load(SeqCst)));
+        let cpu0 = LoomCpu::new(&m, 0);
+        cpu0.set_irqs_off(true);
+        let (out, hows) =
+            m.cs.run(&cpu0, &handoff_params(1, false), marker(0), |h| {
+                let hows = check_table(h, 0);
+                thread::yield_now();
+                m.callback_done.store(1, SeqCst);
+                hows
+            })
+            .unwrap();
+        m.returned.store(1, SeqCst);
+        m.done.store(true, SeqCst);
+        t.join().unwrap();
+        let late = m.cs.was_late(1, 1);
+        assert_eq!(out.late, u32::from(late));
+        let stopped = matches!(hows[1], How::Ipi | How::Nmi);
+        assert_eq!(m.stops[1].load(SeqCst), u32::from(stopped));
+        assert_eq!(m.resumes[1].load(SeqCst), u32::from(stopped || late));
+        if late {
+            LATE.fetch_add(1, Relaxed);
+        }
+        assert_eq!(m.late_spins.load(SeqCst), 0);
+    });
+    assert!(LATE.load(Relaxed) > 0, "the slave was never given up on");
+}
+
+/// Property (nested stay-stopped request, `CrashStop::run_full`): the
+/// monarch's callback calls `run()` with `stay` (a panic in a debugger
+/// session going to kdump). The slave it holds runs the nested per-CPU step
+/// exactly once, with the nested payload and the context it was stopped in
+/// (its record's); the nested callback sees the same table and every held
+/// slave's nested step done (loom checks that its write happened-before
+/// the read: the nested wait is long enough not to time out); the nested
+/// call returns `Ok` with the same generation; the slave parks for good
+/// (late or not); a second nested request and a resuming one fail
+/// `Nested`; the outer call then completes. With the slave's steps slow
+/// (a yield in them) or not. Preemption bound 3 (about 1 s; bound 4 passes
+/// in about 10 s).
+#[test]
+fn nested_stay_request_is_served_by_the_held_cpus() {
+    for slow in [0, 1] {
+        static SERVED: AtomicUsize = AtomicUsize::new(0);
+        SERVED.store(0, Relaxed);
+        let cpufn = CpuFn {
+            slow,
+            ..CpuFn::default()
+        };
+        builder(3).check(move || {
+            let m = LoomMachine::with_cpufn(2, [CpuFn::default(), cpufn, CpuFn::default()]);
+            let slave = LoomCpu::new(&m, 1);
+            let t = thread::spawn(move || slave.idle_until(|m| m.done.load(SeqCst)));
+            let cpu0 = LoomCpu::new(&m, 0);
+            cpu0.set_irqs_off(true);
+            m.caller_begin(0, 1);
+            let stay = Params {
+                nmi_wait_ns: 1000 * TICK_NS,
+                payload: LoomPayload {
+                    run: 2,
+                    caller: u32::MAX,
+                    hold: false,
+                },
+                ..params(2, 0, true)
+            };
+            let (out, (hows, nested, again)) =
+                m.cs.run(&cpu0, &params(1, 0, false), marker(0), |h| {
+                    let hows = check_held(&m, h, 0, 1);
+                    let nested = m.cs.run(&cpu0, &stay, marker(0), |h2| {
+                        assert_eq!(h2.outcome(), h.outcome());
+                        assert_eq!(check_table(h2, 0), hows);
+                        for (cpu, how) in (0u32..).zip(hows) {
+                            if matches!(how, How::Ipi | How::Nmi) {
+                                assert_eq!(m.cpufn_done(cpu), 2, "cpu {cpu}: nested step");
+                            }
+                        }
+                        h2.outcome().generation
+                    });
+                    let again = [
+                        m.cs.run(&cpu0, &stay, marker(0), |_| ()).map(|_| ()),
+                        m.cs.run(&cpu0, &params(3, 0, false), marker(0), |_| ())
+                            .map(|_| ()),
+                    ];
+                    m.callback_done.store(1, SeqCst);
+                    (hows, nested, again)
+                })
+                .unwrap();
+            m.caller_end(0);
+            cpu0.set_irqs_off(false);
+            m.returned.store(1, SeqCst);
+            let late = m.cs.was_late(1, 1);
+            m.done.store(true, SeqCst);
+            t.join().unwrap();
+            // (The platform's flag is set just after the slave left.)
+            let parked = m.parked[1].load(SeqCst);
+            let (nout, ngen) = nested.expect("nested stay-stopped call");
+            assert_eq!((ngen, nout.generation, out.generation), (1, 1, 1));
+            assert_eq!(again, [Err(Error::Nested); 2]);
+            assert_eq!((m.cs.generation(), m.cs.monarch()), (1, None));
+            let stops = m.stops[1].load(SeqCst);
+            if matches!(hows[1], How::Ipi | How::Nmi) {
+                SERVED.fetch_add(1, Relaxed);
+                assert_eq!(stops, 2, "outer and nested steps");
+                assert!(parked, "held slave not parked");
+            } else {
+                // Late (given up on in its first step, or answered after
+                // the give-up): parked with the others, no nested step.
+                assert!(stops <= u32::from(late));
+                assert_eq!(parked, late);
+            }
+            assert_eq!(m.resumes[1].load(SeqCst), 0);
+            assert_eq!(m.late_spins.load(SeqCst), 0);
+        });
+        assert!(SERVED.load(Relaxed) > 0, "the slave was never held");
+    }
+}
+
+/// Property (`CrashStop::on_poll`): a CPU looping in NMI context (it takes
+/// neither the IPI nor the NMI) and polling is stopped by its poll, as
+/// `Nmi`, with the poll's context, exactly once; it is held until the
+/// release (a poll that finds it given up on holds it as late: back from
+/// the poll only once the monarch's callback returned); once it left NMI
+/// context the NMI latched meanwhile (and the pending IPI) change nothing
+/// and the NMI is claimed. The slave polls from the start, or only once
+/// it was given up on (late). Preemption bound 4.
+#[test]
+fn polling_cpu_is_stopped_once_and_held() {
+    for from_start in [true, false] {
+        static POLLED: AtomicUsize = AtomicUsize::new(0);
+        POLLED.store(0, Relaxed);
+        builder(4).check(move || {
+            let m = LoomMachine::new(2);
+            let polling = Arc::new(AtomicBool::new(false));
+            let slave = LoomCpu::new(&m, 1);
+            let flag = polling.clone();
+            let t = thread::spawn(move || {
+                let m = slave.m.clone();
+                slave.set_irqs_off(true);
+                slave.set_in_nmi(true);
+                if !from_start {
+                    while m.cs.how(1, 1) != How::Missing {
+                        thread::yield_now();
+                    }
+                }
+                flag.store(true, SeqCst);
+                // Loops in NMI context until stopped, or until the run
+                // returned; then leaves NMI context.
+                while m.returned.load(SeqCst) < 1 {
+                    if slave.nmi_poll() {
+                        assert!(
+                            m.callback_done.load(SeqCst) >= 1,
+                            "polling CPU back from its poll during the hold"
+                        );
+                        break;
+                    }
+                    thread::yield_now();
+                }
+                slave.set_in_nmi(false);
+                slave.set_irqs_off(false);
+                slave.idle_until(|m| m.done.load(SeqCst));
+            });
+            let cpu0 = LoomCpu::new(&m, 0);
+            cpu0.set_irqs_off(true);
+            m.caller_begin(0, 1);
+            let (out, hows) =
+                m.cs.run(&cpu0, &params(1, 0, false), marker(0), |h| {
+                    let hows = check_held(&m, h, 0, 1);
+                    if !from_start {
+                        while !polling.load(SeqCst) {
+                            thread::yield_now();
+                        }
+                        thread::yield_now();
+                    }
+                    m.callback_done.store(1, SeqCst);
+                    hows
+                })
+                .unwrap();
+            m.caller_end(0);
+            cpu0.set_irqs_off(false);
+            m.returned.store(1, SeqCst);
+            m.done.store(true, SeqCst);
+            t.join().unwrap();
+            let late = m.cs.was_late(1, 1);
+            let polls = m.poll_stops[1].load(SeqCst);
+            let stops = m.stops[1].load(SeqCst);
+            match hows[1] {
+                How::Nmi => {
+                    assert!(from_start);
+                    let rec = m.cs.with_record(1, 1, |r| *r).unwrap();
+                    assert_eq!(rec.marker, marker(1) | POLL_CTX, "stopped by the NMI");
+                    assert_eq!((polls, stops, out.by_nmi), (1, 1, 1));
+                    POLLED.fetch_add(1, Relaxed);
+                }
+                How::Missing => {
+                    assert_eq!(polls, u32::from(late));
+                    assert!(stops <= u32::from(late));
+                    if late {
+                        POLLED.fetch_add(1, Relaxed);
+                    }
+                }
+                h => panic!("polling CPU is {h:?}"),
+            }
+            assert_eq!(out.late, u32::from(late));
+            assert_eq!(m.resumes[1].load(SeqCst), polls);
+            assert_eq!(m.unclaimed_nmis.load(SeqCst), 0);
+            assert_eq!(m.late_spins.load(SeqCst), 0);
+        });
+        assert!(POLLED.load(Relaxed) > 0, "the poll never stopped the CPU");
+    }
 }
