@@ -47,6 +47,27 @@
 //! that recovers exactly when it is given up on
 //! ([`Machine::set_late_until_given_up`]), a frozen clock, and the knobs of
 //! the regression tests of earlier protocol bugs.
+//!
+//! # Hand-off, nested stay-stopped requests, polling CPUs
+//!
+//! * An episode with `params.handoff` hands its slaves off; with
+//!   [`Episode::hold_steps`] every hand-off step is a debugger's slave loop
+//!   (kgdb's): it spins until [`Machine::release_holds`], taking NMIs and
+//!   polling `CrashStop::on_poll` with the context it was stopped in, and
+//!   checks at the end that its record and payload (copies) did not change
+//!   ([`Machine::copies_changed`]). Later episodes run while such steps
+//!   spin (their CPUs are exempt from the driver's waits).
+//! * An episode with [`Episode::nested_stay`] makes the monarch's callback
+//!   call `run()` again with `stay` (a panic in a debugger session going to
+//!   kdump): the held CPUs run the nested step (counted apart,
+//!   [`Report::nested_stops`]) and park.
+//! * [`Mode::Poll`] and [`Mode::PollLate`] CPUs loop in NMI context and
+//!   poll `CrashStop::on_poll` (the latter only once given up on); after a
+//!   poll stopped them they leave NMI context, taking the NMI latched
+//!   meanwhile.
+//! * For the virtual clock a polling CPU whose slot is still requested, and
+//!   a held CPU that has not run a pending nested request, count as
+//!   interrupts in flight.
 
 use crate::protocol::{CrashStop, Error, Held, How, Outcome, Params, Platform};
 use crate::rng::Rng;
@@ -67,6 +88,14 @@ pub type SimCrashStop = CrashStop<SimCpu, MAX_CPUS>;
 
 /// How long the driver waits for anything before declaring a hang.
 const HANG: Duration = Duration::from_secs(30);
+
+/// Payload bit: the episode hands its slaves off (`Params::handoff`).
+pub const PAYLOAD_HANDOFF: usize = 1 << 62;
+/// Payload bit: hand-off steps are debugger slave loops
+/// ([`Episode::hold_steps`]).
+pub const PAYLOAD_HOLD: usize = 1 << 61;
+/// Payload bit: the payload of a nested stay-stopped request.
+pub const PAYLOAD_NESTED: usize = 1 << 60;
 
 /// The register marker of `cpu` during episode `epoch`.
 pub fn marker(cpu: u32, epoch: u64) -> u64 {
@@ -92,16 +121,25 @@ pub enum Mode {
     /// on, and then idles: `Missing` (and late if it answered before the
     /// release), or stopped by IPI or NMI, depending on when it recovers.
     Late,
+    /// Loops in NMI context (it takes neither the IPI nor the NMI) and
+    /// polls `CrashStop::on_poll`: stopped by its poll, as `Nmi`; then
+    /// leaves NMI context.
+    Poll,
+    /// As [`Mode::Poll`], but polls only once it was given up on: `Missing`,
+    /// and late if it polled before the release.
+    PollLate,
 }
 
 impl Mode {
-    const ALL: [Mode; 6] = [
+    const ALL: [Mode; 8] = [
         Mode::Idle,
         Mode::IrqsOff,
         Mode::Toggle,
         Mode::Wedged,
         Mode::Offline,
         Mode::Late,
+        Mode::Poll,
+        Mode::PollLate,
     ];
 
     fn from_u8(v: u8) -> Mode {
@@ -171,6 +209,20 @@ pub struct Snapshot {
     pub final_outcome: Outcome,
     /// `Held::late(cpu)` of every CPU in the `finish` step.
     pub late: Vec<bool>,
+    /// The nested stay-stopped call of an [`Episode::nested_stay`] episode.
+    pub nested_stay: Option<Result<NestedStay, Error>>,
+}
+
+/// What a nested stay-stopped call from the monarch's callback saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NestedStay {
+    /// The generation it returned.
+    pub generation: u64,
+    /// Whether its callback saw the outer callback's outcome and table.
+    pub same_table: bool,
+    /// Whether every slave of the table had run the nested step when its
+    /// callback looked.
+    pub all_done: bool,
 }
 
 /// Result of one `run()` call on one CPU.
@@ -233,6 +285,19 @@ struct CpuState {
     /// Dead after `crashed()` (until the machine is torn down).
     crashed: AtomicBool,
     crashed_result: Mutex<Option<bool>>,
+    /// In a hold hand-off step, and not in an interrupt or poll on top.
+    in_step: AtomicBool,
+    /// Hold hand-off steps this CPU is in.
+    step_depth: AtomicU32,
+    /// The next `relax()` while held makes the call of an NMI on top:
+    /// `run()` (see [`Machine::set_run_when_held`]).
+    run_when_held: AtomicBool,
+    /// Whether that call returned before the monarch's callback did.
+    run_during_hold: AtomicBool,
+    /// Nested stay-stopped steps run, per episode.
+    nested_stops: AtomicU32,
+    /// The generation of the last nested step that returned.
+    nested_done_gen: AtomicU64,
 }
 
 impl CpuState {
@@ -265,6 +330,14 @@ pub struct Machine {
     callback_done_gen: AtomicU64,
     late_spins: AtomicU32,
     wrong_cpu: AtomicU32,
+    /// Hold steps may return.
+    release_holds: AtomicBool,
+    /// Hold steps whose record or payload changed under them (sticky).
+    copies_changed: AtomicU32,
+    /// The current episode makes a nested stay-stopped request.
+    nested_stay: AtomicBool,
+    /// The generation whose nested request is pending (for the clock).
+    nest_pending_gen: AtomicU64,
     seed: u64,
 }
 
@@ -287,6 +360,12 @@ pub struct Episode {
     /// How long the monarch's callback takes, in real microseconds (the
     /// hold: late CPUs answer during it).
     pub hold_us: u64,
+    /// With `params.handoff`: every hand-off step spins (polling) until
+    /// [`Machine::release_holds`], past the end of the episode.
+    pub hold_steps: bool,
+    /// The monarch's callback makes a nested stay-stopped request (after
+    /// its resuming nested call): every held CPU parks.
+    pub nested_stay: bool,
 }
 
 /// What happened during an episode.
@@ -302,6 +381,8 @@ pub struct Report {
     pub resumes: Vec<u32>,
     /// `capture()` calls per CPU.
     pub captures: Vec<u32>,
+    /// Nested stay-stopped steps per CPU.
+    pub nested_stops: Vec<u32>,
     /// IPIs sent per CPU.
     pub ipis_sent: Vec<u32>,
     /// NMIs sent per CPU.
@@ -361,6 +442,10 @@ impl Machine {
             callback_done_gen: AtomicU64::new(0),
             late_spins: AtomicU32::new(0),
             wrong_cpu: AtomicU32::new(0),
+            release_holds: AtomicBool::new(false),
+            copies_changed: AtomicU32::new(0),
+            nested_stay: AtomicBool::new(false),
+            nest_pending_gen: AtomicU64::new(0),
             seed,
         });
         for c in &m.cpus[..n] {
@@ -475,6 +560,39 @@ impl Machine {
         *self.cpus[cpu as usize].crashed_result.lock().unwrap()
     }
 
+    /// Makes `cpu`, once held (published and waiting for the release, or
+    /// late), take an NMI whose handler calls `run()` at once; the result is
+    /// [`Machine::nested_result`], and [`Machine::run_during_hold`] says
+    /// whether it came back before the monarch's callback returned.
+    pub fn set_run_when_held(&self, cpu: u32) {
+        self.cpus[cpu as usize].run_when_held.store(true, Release);
+    }
+
+    /// See [`Machine::set_run_when_held`].
+    pub fn run_during_hold(&self, cpu: u32) -> bool {
+        self.cpus[cpu as usize].run_during_hold.load(Acquire)
+    }
+
+    /// Lets the hold hand-off steps return, and waits until they all did.
+    pub fn release_holds(&self) {
+        self.release_holds.store(true, Release);
+        wait_until("hold steps did not return", || self.steps_running() == 0);
+        self.release_holds.store(false, Release);
+    }
+
+    /// CPUs in a hold hand-off step.
+    pub fn steps_running(&self) -> usize {
+        self.cpus[..self.n]
+            .iter()
+            .filter(|c| c.step_depth.load(SeqCst) > 0)
+            .count()
+    }
+
+    /// Hold steps whose record or payload changed while they ran.
+    pub fn copies_changed(&self) -> u32 {
+        self.copies_changed.load(Acquire)
+    }
+
     /// Stops (or restarts) the virtual clock: `now_ns()` then returns the
     /// same value for ever, and every wait of the protocol can only end by
     /// its count of `relax()` calls.
@@ -498,13 +616,25 @@ impl Machine {
             // A CPU taking an interrupt counts until its slot is published
             // (or given up on), unless it is in a slow per-CPU callback
             // that lets the clock run.
+            let how = self.cs.how(i, gen);
+            let quiet_stop = c.in_slow_stop.load(SeqCst) && c.slow_stop_quiet.load(Acquire);
             let delivering = c.delivering.load(SeqCst)
-                && !(c.in_slow_stop.load(SeqCst) && c.slow_stop_quiet.load(Acquire))
-                && !matches!(
-                    self.cs.how(i, gen),
-                    How::Ipi | How::Nmi | How::Caller | How::Missing
-                );
+                && !c.in_step.load(SeqCst)
+                && !quiet_stop
+                && !matches!(how, How::Ipi | How::Nmi | How::Caller | How::Missing);
+            // A polling CPU reaches its next poll within microseconds.
+            let polling = (c.in_step.load(SeqCst)
+                || (c.mode() == Mode::Poll && c.in_nmi.load(SeqCst)))
+                && how == How::None;
+            // A held CPU serves a pending nested request as fast.
+            let nesting = self.nest_pending_gen.load(SeqCst) == gen
+                && matches!(how, How::Ipi | How::Nmi | How::Caller)
+                && c.in_stop.load(SeqCst)
+                && c.stop_gen.load(SeqCst) == gen
+                && c.nested_done_gen.load(SeqCst) != gen;
             if delivering
+                || polling
+                || nesting
                 || (c.ipi_pending.load(SeqCst) && !c.irqs_off.load(SeqCst))
                 || (c.nmi_pending.load(SeqCst) && !c.in_nmi.load(SeqCst))
             {
@@ -527,11 +657,13 @@ impl Machine {
     pub fn run_episode(&self, ep: &Episode) -> Report {
         let n = self.n;
         assert_eq!(ep.modes.len(), n);
-        // Quiesce: nobody still inside a handler from the last episode.
+        // Quiesce: nobody still inside a handler from the last episode
+        // (but in a hold step, which may go on).
         wait_until("previous episode did not end", || {
             self.cpus[..n].iter().all(|c| {
                 c.parked.load(Acquire)
                     || c.crashed.load(Acquire)
+                    || c.in_step.load(SeqCst)
                     || (!c.in_stop.load(Acquire)
                         && !c.delivering.load(Acquire)
                         && !c.in_run.load(Acquire))
@@ -544,6 +676,7 @@ impl Machine {
             c.ipis_sent.store(0, Relaxed);
             c.nmis_sent.store(0, Relaxed);
             c.unclaimed_nmis.store(0, Relaxed);
+            c.nested_stops.store(0, Relaxed);
             *c.result.lock().unwrap() = None;
         }
         self.late_spins.store(0, Relaxed);
@@ -561,6 +694,13 @@ impl Machine {
         }
         let mut params = ep.params;
         params.payload = epoch as usize;
+        if params.handoff {
+            params.payload |= PAYLOAD_HANDOFF;
+            if ep.hold_steps {
+                params.payload |= PAYLOAD_HOLD;
+            }
+        }
+        self.nested_stay.store(ep.nested_stay, Release);
         self.hold_us.store(ep.hold_us, Release);
         *self.params.lock().unwrap() = params;
         self.barrier.store(0, Release);
@@ -579,6 +719,7 @@ impl Machine {
             self.cpus[..n].iter().all(|c| {
                 c.parked.load(Acquire)
                     || c.crashed.load(Acquire)
+                    || c.in_step.load(SeqCst)
                     || c.ack_epoch.load(Acquire) == epoch
             })
         });
@@ -605,6 +746,7 @@ impl Machine {
             self.cpus[..n].iter().all(|c| {
                 c.parked.load(Acquire)
                     || c.crashed.load(Acquire)
+                    || c.in_step.load(SeqCst)
                     || (!c.in_stop.load(Acquire)
                         && !c.in_run.load(Acquire)
                         && !c.delivering.load(SeqCst))
@@ -624,6 +766,7 @@ impl Machine {
             stops: cpus.iter().map(|c| c.stops.load(Acquire)).collect(),
             resumes: cpus.iter().map(|c| c.resumes.load(Acquire)).collect(),
             captures: cpus.iter().map(|c| c.captures.load(Acquire)).collect(),
+            nested_stops: cpus.iter().map(|c| c.nested_stops.load(Acquire)).collect(),
             ipis_sent: cpus.iter().map(|c| c.ipis_sent.load(Acquire)).collect(),
             nmis_sent: cpus.iter().map(|c| c.nmis_sent.load(Acquire)).collect(),
             unclaimed_nmis: cpus
@@ -662,13 +805,20 @@ impl SimCpu {
         let mut window = 0u32;
         let mut late = 0u32;
         let mut late_at_give_up = false;
+        let mut polling = false;
         while !m.shutdown.load(Acquire) {
             let epoch = m.epoch.load(Acquire);
             if epoch != seen {
                 seen = epoch;
                 c.marker.store(marker(self.id, epoch), Relaxed);
                 let mode = c.mode();
-                if mode == Mode::Late {
+                polling = matches!(mode, Mode::Poll | Mode::PollLate);
+                if polling {
+                    // Loops in NMI context, polling.
+                    late = 0;
+                    c.in_nmi.store(true, SeqCst);
+                    c.irqs_off.store(true, SeqCst);
+                } else if mode == Mode::Late {
                     // Stays in (or enters) NMI context for a while.
                     c.in_nmi.store(true, SeqCst);
                     c.irqs_off.store(true, SeqCst);
@@ -710,9 +860,20 @@ impl SimCpu {
                     c.irqs_off.store(false, SeqCst);
                 }
             }
+            if polling
+                && (mode == Mode::Poll
+                    || m.cs.how(self.id, m.episode_gen.load(Acquire)) == How::Missing)
+                && self.poll_stop(self.ctx(true))
+            {
+                // Stopped and released: leaves NMI context (and takes the
+                // NMI latched meanwhile, if any).
+                polling = false;
+                c.in_nmi.store(false, SeqCst);
+                c.irqs_off.store(false, SeqCst);
+            }
             self.poll();
-            if mode == Mode::Toggle || late > 0 {
-                if late > 0 {
+            if mode == Mode::Toggle || late > 0 || polling {
+                if late > 0 || polling {
                     // Still wedged.
                 } else if window == 0 {
                     let off = !c.irqs_off.load(Relaxed);
@@ -736,15 +897,57 @@ impl SimCpu {
         }
     }
 
-    fn take(&self, nmi: bool) {
+    /// Marks the CPU as taking an interrupt (or polling) on top of what it
+    /// runs; returns what [`SimCpu::end_handler`] restores.
+    fn begin_handler(&self) -> (bool, bool, u64, bool) {
         let c = self.st();
-        let pending = if nmi { &c.nmi_pending } else { &c.ipi_pending };
         let saved = (
             c.delivering.load(Relaxed),
             c.in_stop.load(Relaxed),
             c.stop_gen.load(Relaxed),
+            c.in_step.load(Relaxed),
         );
         c.delivering.store(true, SeqCst);
+        if saved.3 {
+            // On top of a hold step: the CPU is held by nothing below.
+            c.in_step.store(false, SeqCst);
+            c.in_stop.store(false, SeqCst);
+        }
+        saved
+    }
+
+    fn end_handler(&self, saved: (bool, bool, u64, bool)) {
+        let c = self.st();
+        c.stop_gen.store(saved.2, Relaxed);
+        c.in_stop.store(saved.1, Release);
+        c.in_step.store(saved.3, SeqCst);
+        c.delivering.store(saved.0, SeqCst);
+    }
+
+    /// One `CrashStop::on_poll` from a loop in NMI context; returns whether
+    /// it stopped the CPU.
+    fn poll_stop(&self, ctx: Ctx) -> bool {
+        let m = &self.m;
+        let c = self.st();
+        let saved = self.begin_handler();
+        // A `PollLate` CPU polling after it was given up on, during the
+        // hold: it must not return before the monarch's callback did.
+        let gen = m.episode_gen.load(Acquire);
+        let given_up = c.mode() == Mode::PollLate
+            && m.cs.how(self.id, gen) == How::Missing
+            && m.callback_done_gen.load(SeqCst) < gen;
+        let stopped = m.cs.on_poll(self, ctx);
+        if stopped && given_up && m.callback_done_gen.load(SeqCst) < gen {
+            m.ran_free.fetch_add(1, Relaxed);
+        }
+        self.end_handler(saved);
+        stopped
+    }
+
+    fn take(&self, nmi: bool) {
+        let c = self.st();
+        let pending = if nmi { &c.nmi_pending } else { &c.ipi_pending };
+        let saved = self.begin_handler();
         // A `Late` CPU taking its interrupt after it was given up on, while
         // the generation is held: it must not return before the monarch's
         // callback did (it is held until the release).
@@ -769,9 +972,7 @@ impl SimCpu {
                 self.m.ran_free.fetch_add(1, Relaxed);
             }
         }
-        c.stop_gen.store(saved.2, Relaxed);
-        c.in_stop.store(saved.1, Release);
-        c.delivering.store(saved.0, SeqCst);
+        self.end_handler(saved);
     }
 
     fn poll_nmi(&self) {
@@ -860,6 +1061,35 @@ impl SimCpu {
         if hold > 0 {
             thread::sleep(Duration::from_micros(hold));
         }
+        let nested_stay = m.nested_stay.load(Acquire).then(|| {
+            // A stay-stopped call: served by the CPUs held.
+            let gen = out.generation;
+            let stay = Params {
+                stay: true,
+                handoff: false,
+                payload: params.payload | PAYLOAD_NESTED,
+                ..*params
+            };
+            m.nest_pending_gen.store(gen, SeqCst);
+            let r = m.cs.run(self, &stay, self.ctx(false), |h2| {
+                let same_table = *h2.outcome() == out
+                    && (0..m.n as u32).all(|cpu| {
+                        (h2.how(cpu), h2.with_record(cpu, |r| *r)) == table[cpu as usize]
+                    });
+                let all_done = table.iter().enumerate().all(|(cpu, (how, _))| {
+                    !slave(how) || m.cpus[cpu].nested_done_gen.load(SeqCst) == gen
+                });
+                // The release comes now (late CPUs may leave after it).
+                m.callback_done_gen.store(gen, SeqCst);
+                (same_table, all_done)
+            });
+            m.nest_pending_gen.store(0, SeqCst);
+            r.map(|(o, (same_table, all_done))| NestedStay {
+                generation: o.generation,
+                same_table,
+                all_done,
+            })
+        });
         m.callback_done_gen.store(out.generation, SeqCst);
         Snapshot {
             table,
@@ -869,6 +1099,7 @@ impl SimCpu {
             outcome: out,
             final_outcome: Outcome::default(),
             late: Vec::new(),
+            nested_stay,
         }
     }
 
@@ -901,6 +1132,26 @@ impl SimCpu {
             m.cs.run(self, &params, self.ctx(true), |_| ())
                 .map(|(o, ())| o);
         c.in_nmi.store(false, SeqCst);
+        *c.nested_result.lock().unwrap() = Some(res);
+    }
+
+    /// An NMI on top of a held CPU whose handler calls `run()` (a panic in
+    /// NMI context going to kdump).
+    fn run_when_held(&self) {
+        let c = self.st();
+        let m = &self.m;
+        let gen = c.stop_gen.load(Relaxed);
+        let was_nmi = c.in_nmi.swap(true, SeqCst);
+        let params = Params {
+            handoff: false,
+            ..*m.params.lock().unwrap()
+        };
+        let res =
+            m.cs.run(self, &params, self.ctx(true), |_| ())
+                .map(|(o, ())| o);
+        c.run_during_hold
+            .store(m.callback_done_gen.load(SeqCst) < gen, SeqCst);
+        c.in_nmi.store(was_nmi, SeqCst);
         *c.nested_result.lock().unwrap() = Some(res);
     }
 
@@ -973,6 +1224,9 @@ impl Platform for SimCpu {
         {
             self.stall();
         }
+        if c.in_stop.load(Relaxed) && c.run_when_held.swap(false, AcqRel) {
+            self.run_when_held();
+        }
         if c.nested_in_release.load(Acquire) && c.in_stop.load(Relaxed) {
             self.nested_in_release();
         }
@@ -1014,15 +1268,29 @@ impl Platform for SimCpu {
     fn stopped(&self, cpu: u32, rec: &Record, ctx: Ctx, payload: &usize) {
         let m = &self.m;
         let c = self.st();
-        if cpu != self.id
-            || rec.cpu != cpu
-            || rec.marker != ctx.marker
-            || *payload != m.params.lock().unwrap().payload
-        {
+        let want = m.params.lock().unwrap().payload;
+        let p = *payload;
+        // The CPU is inside this generation: no later one has started (a
+        // hand-off step starts before the driver starts the next episode).
+        let gen = m.cs.generation();
+        if p & PAYLOAD_NESTED != 0 {
+            // A nested stay-stopped request, served by a held CPU with the
+            // context it was stopped in.
+            if cpu != self.id
+                || rec.cpu != cpu
+                || rec.marker != ctx.marker
+                || p != want | PAYLOAD_NESTED
+                || c.stop_gen.load(Relaxed) != gen
+            {
+                m.wrong_cpu.fetch_add(1, Relaxed);
+            }
+            c.nested_stops.fetch_add(1, Relaxed);
+            c.nested_done_gen.store(gen, SeqCst);
+            return;
+        }
+        if cpu != self.id || rec.cpu != cpu || rec.marker != ctx.marker || p != want {
             m.wrong_cpu.fetch_add(1, Relaxed);
         }
-        // The CPU is inside this generation: no later one has started.
-        let gen = m.cs.generation();
         c.stops.fetch_add(1, Relaxed);
         c.stop_gen.store(gen, Relaxed);
         c.in_stop.store(true, Release);
@@ -1035,8 +1303,37 @@ impl Platform for SimCpu {
             thread::sleep(Duration::from_micros(slow));
             c.in_slow_stop.store(false, SeqCst);
         }
-        // Still working for a generation whose monarch is done with it?
-        if m.monarch_returned_gen.load(SeqCst) >= gen && !c.crashed.load(Acquire) {
+        if p & PAYLOAD_HOLD != 0 {
+            // A debugger's slave loop: runs on (past `run()`) until told,
+            // taking NMIs and polling with the context it was stopped in.
+            let (rec0, p0) = (*rec, p);
+            c.step_depth.fetch_add(1, SeqCst);
+            c.in_step.store(true, SeqCst);
+            while !m.release_holds.load(Acquire) && !m.shutdown.load(Acquire) {
+                self.poll_nmi();
+                self.poll_stop(ctx);
+                thread::sleep(Duration::from_micros(20));
+            }
+            c.in_step.store(false, SeqCst);
+            c.step_depth.fetch_sub(1, SeqCst);
+            // Volatile: the protocol handed shared references, which the
+            // compiler may assume unchanged; a protocol that handed its own
+            // cells would have them rewritten by the next generation.
+            // SAFETY: both references are valid for the whole call.
+            let now = unsafe {
+                (
+                    std::ptr::read_volatile(rec),
+                    std::ptr::read_volatile(payload),
+                )
+            };
+            if now != (rec0, p0) {
+                m.copies_changed.fetch_add(1, Relaxed);
+            }
+        } else if p & PAYLOAD_HANDOFF == 0
+            && m.monarch_returned_gen.load(SeqCst) >= gen
+            && !c.crashed.load(Acquire)
+        {
+            // Still working for a generation whose monarch is done with it.
             m.late_spins.fetch_add(1, Relaxed);
         }
         c.stop_done_gen.store(gen, SeqCst);

@@ -9,7 +9,7 @@ mod common;
 
 use common::{check, params};
 use crash_stop_model::protocol::{Error, How, Outcome};
-use crash_stop_model::sim::{Episode, Machine, Mode, Report, Snapshot};
+use crash_stop_model::sim::{marker, Episode, Machine, Mode, Report, Snapshot};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
@@ -20,6 +20,8 @@ fn episode(modes: &[Mode], callers: &[u32], ipi: u64, nmi: u64, stay: bool) -> E
         callers: callers.to_vec(),
         params: params(ipi, nmi, stay),
         hold_us: 0,
+        hold_steps: false,
+        nested_stay: false,
     }
 }
 
@@ -309,5 +311,170 @@ fn crash_while_held_does_not_hang_the_monarch() {
     let (out2, held2) = monarch_view(&r2);
     assert_eq!(held2.table[2].0, How::Missing);
     assert_eq!((out2.generation, out2.missing), (2, 1));
+    m.stop();
+}
+
+/// Hand-off mode (`Params::handoff`) with debugger slave loops: every
+/// slave's step spins (polling) until released, and `run()` returns while
+/// they all still run. The next generation (resume, then stay-stopped)
+/// stops each of them again on top of its running step, exactly once, as
+/// `Nmi` (its step runs with interrupts off; its poll or the NMI), with the
+/// context it was stopped in (its step's), and claims every NMI; in stay
+/// mode they park there. Their steps' copies of the record and payload
+/// do not change although the next generation rewrote both; once released
+/// the steps return and a third generation is clean.
+#[test]
+fn handoff_steps_outlive_run_and_the_next_generation_nests_on_them() {
+    use Mode::*;
+    for stay in [false, true] {
+        let m = Machine::start(4, 13);
+        let mut ep1 = episode(&[Idle, Idle, IrqsOff, Idle], &[0], 10, 10, false);
+        ep1.params.handoff = true;
+        ep1.hold_steps = true;
+        let r1 = run_within(&m, &ep1, 20);
+        check(&m, &ep1, &parked(&m), 0, &r1).unwrap();
+        let (_, held1) = monarch_view(&r1);
+        let hows1: Vec<How> = held1.table.iter().map(|(h, _)| *h).collect();
+        assert_eq!(hows1, [How::Monarch, How::Ipi, How::Nmi, How::Ipi]);
+        assert_eq!(m.steps_running(), 3, "run() waited for a step");
+        let ep2 = episode(&[Idle; 4], &[0], 10, 10, stay);
+        let r2 = run_within(&m, &ep2, 20);
+        let (out2, held2) = monarch_view(&r2);
+        for cpu in 1..4 {
+            let (how, rec) = held2.table[cpu];
+            assert_eq!(how, How::Nmi, "cpu {cpu}");
+            assert_eq!(
+                rec.unwrap().marker,
+                marker(cpu as u32, r1.epoch),
+                "cpu {cpu}"
+            );
+            assert_eq!((r2.stops[cpu], r2.captures[cpu]), (1, 1), "cpu {cpu}");
+            assert_eq!(r2.resumes[cpu], u32::from(!stay), "cpu {cpu}");
+            assert_eq!(r2.parked[cpu], stay, "cpu {cpu}");
+        }
+        assert_eq!((out2.stopped, out2.by_nmi, out2.missing), (3, 3, 0));
+        assert_eq!(r2.unclaimed_nmis.iter().sum::<u32>(), 0);
+        assert_eq!((r2.late_spins, r2.wrong_cpu), (0, 0));
+        assert_eq!(m.steps_running(), 3);
+        if !stay {
+            m.release_holds();
+            assert_eq!(m.copies_changed(), 0, "a step's record or payload changed");
+            let ep3 = episode(&[Idle; 4], &[3], 10, 10, false);
+            let r3 = run_within(&m, &ep3, 20);
+            check(&m, &ep3, &parked(&m), 2, &r3).unwrap();
+            assert_eq!(r3.unclaimed_nmis.iter().sum::<u32>(), 0);
+        }
+        m.stop();
+        assert_eq!(m.copies_changed(), 0, "a step's record or payload changed");
+    }
+}
+
+/// A stay-stopped call from the monarch's callback (a panic in a debugger
+/// session going to kdump): every stopped slave (by IPI, by NMI, by its
+/// poll, a losing caller) runs the nested step once, with the nested
+/// payload and the context it was stopped in, before the nested callback
+/// (which sees the same table); the call returns `Ok` with the same
+/// generation; every held CPU parks, the late one too (without a nested
+/// step); the outer call completes. The next generation finds them all
+/// parked.
+#[test]
+fn nested_stay_request_parks_the_held_cpus() {
+    use Mode::*;
+    let m = Machine::start(6, 14);
+    m.set_late_until_given_up(2);
+    let mut ep = episode(
+        &[Idle, IrqsOff, Late, Idle, Idle, Poll],
+        &[0, 4],
+        10,
+        10,
+        false,
+    );
+    ep.nested_stay = true;
+    ep.hold_us = 50_000;
+    let before = parked(&m);
+    let r = run_within(&m, &ep, 20);
+    check(&m, &ep, &before, 0, &r).unwrap();
+    // The winner of the election (0 or 4) is the only result: the losing
+    // caller parked.
+    let (out, held) = monarch_view(&r);
+    let hows: Vec<How> = held.table.iter().map(|(h, _)| *h).collect();
+    use How::{Caller, Ipi, Missing, Monarch, Nmi};
+    let (c0, c4) = if out.monarch == 0 {
+        (Monarch, Caller)
+    } else {
+        (Caller, Monarch)
+    };
+    assert_eq!(hows, [c0, Nmi, Missing, Ipi, c4, Nmi]);
+    assert_eq!(out.late, 1, "the Late CPU did not answer during the hold");
+    let w = out.monarch as usize;
+    let mut want = vec![1, 1, 0, 1, 1, 1];
+    want[w] = 0;
+    assert_eq!(r.nested_stops, want);
+    assert_eq!(parked(&m), (0..6).map(|c| c != w).collect::<Vec<_>>());
+    let ep2 = episode(&[Idle; 6], &[w as u32], 10, 10, false);
+    let after = parked(&m);
+    let r2 = run_within(&m, &ep2, 20);
+    check(&m, &ep2, &after, 1, &r2).unwrap();
+    assert_eq!(monarch_view(&r2).0.parked, 5);
+    m.stop();
+}
+
+/// `CrashStop::on_poll`: a CPU looping in NMI context (it takes neither the
+/// IPI nor the NMI) is stopped by its poll, as `Nmi`, with the poll's
+/// (NMI) context; one that polls only once given up on is held as late
+/// until the release. Both may have been sent the NMI (the late one
+/// always is): once they leave NMI context they take it, and it is claimed
+/// without a second record; the IPIs left pending change nothing in the
+/// next generation.
+#[test]
+fn polling_cpus_are_stopped_by_their_poll() {
+    use Mode::*;
+    let m = Machine::start(4, 15);
+    let mut ep = episode(&[Idle, Poll, PollLate, IrqsOff], &[0], 0, 10, false);
+    ep.hold_us = 50_000;
+    let r = run_within(&m, &ep, 20);
+    check(&m, &ep, &parked(&m), 0, &r).unwrap();
+    let (out, held) = monarch_view(&r);
+    assert_eq!(held.table[1].0, How::Nmi);
+    assert!(held.table[1].1.unwrap().in_nmi);
+    assert_eq!((held.table[2].0, out.late), (How::Missing, 1));
+    assert!(r.nmis_sent[1] <= 1 && r.nmis_sent[2] == 1);
+    assert_eq!((r.stops[1], r.captures[1]), (1, 1));
+    assert_eq!(r.unclaimed_nmis, [0; 4]);
+    assert_eq!(r.ran_free, 0);
+    let ep2 = episode(&[Idle; 4], &[0], 10, 10, false);
+    let r2 = run_within(&m, &ep2, 20);
+    check(&m, &ep2, &parked(&m), 1, &r2).unwrap();
+    assert_eq!(r2.unclaimed_nmis, [0; 4]);
+    m.stop();
+}
+
+/// Regression test: an NMI on top of a CPU held as late (given up on in
+/// its per-CPU callback) calls `run()` (a panic in NMI context): it must
+/// get `Nested` at once, during the hold, not enter the generation a
+/// second time and return `Busy` after the release. Same for an NMI on top
+/// of a CPU held normally.
+#[test]
+fn run_from_an_nmi_on_a_held_cpu_is_nested() {
+    use Mode::*;
+    let m = Machine::start(4, 16);
+    m.set_slow_stop(2, 100_000, true);
+    m.set_run_when_held(2);
+    m.set_run_when_held(1);
+    let mut ep = episode(&[Idle, IrqsOff, Idle, Idle], &[0], 10, 10, false);
+    ep.hold_us = 600_000;
+    let r = run_within(&m, &ep, 20);
+    let (out, held) = monarch_view(&r);
+    assert_eq!((held.table[1].0, held.table[2].0), (How::Nmi, How::Missing));
+    assert_eq!(out.late, 1, "CPU 2 was not held late");
+    for cpu in [1, 2] {
+        let res = m.nested_result(cpu).map(|r| r.map(|o| o.generation));
+        assert_eq!(res, Some(Err(Error::Nested)), "cpu {cpu}");
+        assert!(
+            m.run_during_hold(cpu),
+            "cpu {cpu}: run() waited for the release"
+        );
+    }
+    assert_eq!((r.resumes[1], r.resumes[2], r.late_spins), (1, 1, 0));
     m.stop();
 }

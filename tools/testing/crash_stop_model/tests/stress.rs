@@ -24,7 +24,16 @@
 //!   callback returned;
 //! * no slave spun in its wait loop, or worked in its per-CPU callback,
 //!   after the monarch's finish step, and all slaves left their handlers
-//!   (resume), or, with stay-stopped, every held slave parked for good.
+//!   (resume), or, with stay-stopped, every held slave parked for good;
+//! * a CPU looping in NMI context and polling `on_poll` is stopped by its
+//!   poll (`Nmi`), once, or, if it polls only once given up on, is `Missing`
+//!   and held as late; the NMI latched meanwhile is claimed;
+//! * in hand-off episodes (5 %, quick steps) the same, except that the
+//!   monarch's callback does not wait for the per-CPU steps;
+//! * in episodes with a nested stay-stopped request from the monarch's
+//!   callback (2 %), every stopped slave runs the nested step exactly once
+//!   before the nested callback, which sees the same table, and every held
+//!   CPU parks.
 //!
 //! Set `CRASH_STOP_SEED` to replay another seed.
 
@@ -35,7 +44,7 @@ mod common;
 use common::{check, random_episode};
 use crash_stop_model::protocol::How;
 use crash_stop_model::rng::Rng;
-use crash_stop_model::sim::Machine;
+use crash_stop_model::sim::{Machine, Mode};
 use std::collections::BTreeMap;
 
 fn seed() -> u64 {
@@ -76,6 +85,16 @@ fn stress(n: usize, runs: usize) {
                     if ep.params.stay {
                         *seen.entry("stay".into()).or_default() += 1;
                     }
+                    if ep.params.handoff {
+                        *seen.entry("handoff".into()).or_default() += 1;
+                    }
+                    if ep.nested_stay {
+                        *seen.entry("nested_stay".into()).or_default() += 1;
+                    }
+                    let polled = (0..n)
+                        .filter(|&i| ep.modes[i] == Mode::Poll && held.table[i].0 == How::Nmi)
+                        .count();
+                    *seen.entry("polled".into()).or_default() += polled as u64;
                     *seen.entry("late".into()).or_default() += u64::from(held.final_outcome.late);
                     let stale: u32 = r.unclaimed_nmis.iter().sum();
                     *seen.entry("unclaimed_nmis".into()).or_default() += u64::from(stale);

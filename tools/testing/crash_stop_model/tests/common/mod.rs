@@ -6,7 +6,7 @@
 
 use crash_stop_model::protocol::{Error, How, Outcome, Params};
 use crash_stop_model::rng::Rng;
-use crash_stop_model::sim::{marker, Episode, Machine, Mode, Report, TICK_NS};
+use crash_stop_model::sim::{marker, Episode, Machine, Mode, NestedStay, Report, TICK_NS};
 
 /// Default parameters: waits counted in monarch loop iterations.
 pub fn params(ipi_ticks: u64, nmi_ticks: u64, stay: bool) -> Params {
@@ -25,38 +25,47 @@ pub fn random_episode(rng: &mut Rng, parked: &[bool]) -> Episode {
     let n = parked.len();
     let mut modes: Vec<Mode> = (0..n)
         .map(|_| match rng.below(100) {
-            0..=51 => Mode::Idle,
-            52..=65 => Mode::IrqsOff,
-            66..=76 => Mode::Toggle,
-            77..=82 => Mode::Wedged,
-            83..=88 => Mode::Late,
+            0..=49 => Mode::Idle,
+            50..=63 => Mode::IrqsOff,
+            64..=74 => Mode::Toggle,
+            75..=80 => Mode::Wedged,
+            81..=86 => Mode::Late,
+            87..=88 => Mode::Poll,
+            89 => Mode::PollLate,
             _ => Mode::Offline,
         })
         .collect();
     let free: Vec<u32> = (0..n as u32).filter(|&c| !parked[c as usize]).collect();
     let first = free[rng.below(free.len() as u64) as usize];
-    if matches!(
-        modes[first as usize],
-        Mode::Wedged | Mode::Offline | Mode::Late
-    ) {
+    let no_caller = |m: Mode| {
+        matches!(
+            m,
+            Mode::Wedged | Mode::Offline | Mode::Late | Mode::Poll | Mode::PollLate
+        )
+    };
+    if no_caller(modes[first as usize]) {
         modes[first as usize] = Mode::Idle;
     }
     let mut callers = vec![first];
     if rng.percent(30) {
         for _ in 0..1 + rng.below(3) {
             let c = free[rng.below(free.len() as u64) as usize];
-            if !callers.contains(&c)
-                && !matches!(modes[c as usize], Mode::Wedged | Mode::Offline | Mode::Late)
-            {
+            if !callers.contains(&c) && !no_caller(modes[c as usize]) {
                 callers.push(c);
             }
         }
     }
+    let mut params = params(5 + rng.below(40), 5 + rng.below(40), rng.percent(2));
+    // Hand-off (quick steps) or a nested stay-stopped request, now and then.
+    params.handoff = !params.stay && rng.percent(5);
+    let nested_stay = !params.handoff && rng.percent(2);
     Episode {
         modes,
         callers,
-        params: params(5 + rng.below(40), 5 + rng.below(40), rng.percent(2)),
+        params,
         hold_us: if rng.percent(20) { rng.below(300) } else { 0 },
+        hold_steps: false,
+        nested_stay,
     }
 }
 
@@ -78,6 +87,9 @@ fn expected(ep: &Episode, parked_before: &[bool], winner: u32, cpu: u32) -> &'st
         Mode::Wedged => &[How::Missing],
         Mode::Offline => &[How::Offline],
         Mode::Late => &[How::Missing, How::Ipi, How::Nmi],
+        // Stopped by its poll (the clock waits for it).
+        Mode::Poll => &[How::Nmi],
+        Mode::PollLate => &[How::Missing],
     }
 }
 
@@ -116,10 +128,22 @@ pub fn check(
     if held.nested != Err(Error::Nested) {
         return Err(format!("nested call from callback: {:?}", held.nested));
     }
-    if !held.all_held {
+    if ep.nested_stay {
+        let want = NestedStay {
+            generation: out.generation,
+            same_table: true,
+            all_done: true,
+        };
+        if held.nested_stay != Some(Ok(want)) {
+            return Err(format!("nested stay-stopped call: {:?}", held.nested_stay));
+        }
+    }
+    // A hand-off slave is neither held nor done with its step by then.
+    let handoff = ep.params.handoff;
+    if !held.all_held && !handoff {
         return Err("a slave reported stopped was not held".into());
     }
-    if !held.all_done {
+    if !held.all_done && !handoff {
         return Err("the callback ran before a slave's per-CPU callback returned".into());
     }
     if r.late_spins != 0 {
@@ -151,7 +175,7 @@ pub fn check(
         }
         if was_late {
             late += 1;
-            if how != How::Missing || ep.modes[i] != Mode::Late {
+            if how != How::Missing || !matches!(ep.modes[i], Mode::Late | Mode::PollLate) {
                 return Err(format!(
                     "cpu {cpu} mode {:?} ({how:?}) reported late",
                     ep.modes[i]
@@ -214,14 +238,28 @@ pub fn check(
         if ep.modes[i] == Mode::Idle && !ep.callers.contains(&cpu) && r.nmis_sent[i] != 0 {
             return Err(format!("idle cpu {cpu} ({how:?}) was sent an NMI"));
         }
-        // Stopped only by what this generation sent (not a stale one).
-        if (how == How::Nmi && r.nmis_sent[i] == 0) || (how == How::Ipi && r.ipis_sent[i] == 0) {
+        // Stopped only by what this generation sent (not a stale one), or
+        // by its own poll.
+        if (how == How::Nmi && r.nmis_sent[i] == 0 && ep.modes[i] != Mode::Poll)
+            || (how == How::Ipi && r.ipis_sent[i] == 0)
+        {
             return Err(format!("cpu {cpu} stopped as {how:?} by a stale interrupt"));
         }
         // Late CPUs are held, resumed and parked like the stopped ones.
-        let held_cpu = was_late || matches!(how, How::Ipi | How::Nmi | How::Caller);
-        let should_park = ep.params.stay && held_cpu;
-        let want_resumes = u32::from(!should_park && held_cpu);
+        let stopped = matches!(how, How::Ipi | How::Nmi | How::Caller);
+        let held_cpu = was_late || stopped;
+        // A nested stay-stopped request is served by every stopped slave,
+        // once, and parks every held CPU.
+        let want_nested = u32::from(ep.nested_stay && stopped);
+        if r.nested_stops[i] != want_nested {
+            return Err(format!(
+                "cpu {cpu} ({how:?}) ran {} nested steps",
+                r.nested_stops[i]
+            ));
+        }
+        let should_park = (ep.params.stay || ep.nested_stay) && held_cpu;
+        // Hold steps are still running.
+        let want_resumes = u32::from(!should_park && held_cpu && !(ep.hold_steps && stopped));
         if r.resumes[i] != want_resumes {
             return Err(format!(
                 "cpu {cpu} ({how:?}) resumed {} times",
@@ -244,7 +282,11 @@ pub fn check(
     if want != got {
         return Err(format!("outcome counts {got:?}, table says {want:?}"));
     }
-    if out.escalated < by_nmi + missing {
+    // CPUs stopped by their own poll may not have been sent an NMI.
+    let polled = (0..m.n)
+        .filter(|&i| ep.modes[i] == Mode::Poll && held.table[i].0 == How::Nmi)
+        .count() as u32;
+    if out.escalated + polled < by_nmi + missing {
         return Err(format!(
             "escalated {} < {}",
             out.escalated,
