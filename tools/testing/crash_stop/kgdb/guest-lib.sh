@@ -161,7 +161,8 @@ kg_after() {
 kg_end() {
 	echo "KGDB_END"
 	if ! timeout 20 /kgdb/kgdb_load drain; then
-		echo "kgdb-test: the results port (ttyS1) did not drain in 20 s" >/dev/kmsg
+		echo "kgdb-test: the results port (ttyS1) did not drain in 20 s: $(/kgdb/kgdb_load outq 2>&1) bytes left" >/dev/kmsg
+		grep -i 'ttyS' /proc/interrupts | sed 's/^/kgdb-test: irq /' >/dev/kmsg 2>/dev/null
 	fi
 }
 

@@ -15,6 +15,8 @@
  *   kgdb_load drain              wait until the terminal on stdout has sent
  *                                all its output (tcdrain): the results port
  *                                before a break-in stops the machine
+ *   kgdb_load outq               print how many bytes the terminal on stdout
+ *                                still has to send (TIOCOUTQ)
  *
  * The loops run at nice 19: the scenario's shell shares a CPU with one.
  * Built static (gcc -static) by scripts/kgdb.sh; runs in the test VM.
@@ -30,6 +32,7 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -210,6 +213,16 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
+	if (argc == 2 && !strcmp(argv[1], "outq")) {
+		int n = -1;
+
+		if (ioctl(STDOUT_FILENO, TIOCOUTQ, &n)) {
+			fprintf(stderr, "kgdb_load: TIOCOUTQ: %s\n", strerror(errno));
+			return 1;
+		}
+		fprintf(stderr, "%d\n", n);
+		return 0;
+	}
 	if (argc == 3 && !strcmp(argv[1], "stop")) {
 		t = map_table(argv[2], 0);
 		for (i = 0; i < t->n; i++)
@@ -218,6 +231,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fprintf(stderr,
-		"usage: kgdb_load start FILE CPU... | read FILE | check FILE MS | stop FILE | drain\n");
+		"usage: kgdb_load start FILE CPU... | read FILE | check FILE MS | stop FILE | drain | outq\n");
 	return 2;
 }
