@@ -184,8 +184,9 @@ run_case() {
 	[[ $client != none ]] || what+=("kgdbts $(sed -n 's/^KGDBTS_WRITE //p' "$dir/results.log" | tr -d '\r')")
 	[[ -z $problem ]] || what+=("$problem")
 	[[ -z $retried ]] || what+=("$retried")
-	local IFS=';'
-	note "${what[*]//;/; }"
+	local joined
+	joined=$(printf '%s; ' "${what[@]}")
+	note "${joined%; }"
 	# A debugger that hangs is a finding of the checks (which compare it
 	# with the upstream run); the stage fails when the run itself did not
 	# happen.

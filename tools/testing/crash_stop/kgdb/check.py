@@ -643,7 +643,9 @@ def check_kgdbts(o, run, case, peer, logfile):
         with open(logfile, "a") as f:
             f.write("\n".join(lines) + "\n")
     failed = [t[0] for t in tests if not verdicts[t[0]][0]]
-    secs = re.search(r"secs=(\d+)", wr)
+    # The time from the write to the end: of the repeated test when there
+    # is one (KGDBTS_REPEAT counts from the write too).
+    secs = re.search(r"secs=(\d+)", rep or wr)
     return {"cond": "kgdbts %s %ss" % (cfg, secs.group(1) if secs else "-"),
             "kgdbts": "%d/%d tests passed%s" % (
                 len(tests) - len(failed), len(tests),
