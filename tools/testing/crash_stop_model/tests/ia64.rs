@@ -265,9 +265,6 @@ fn dead_cpu_missing_for_both_rendezvous() {
 /// (whose monarch may call crash_stop), with random busy CPUs: the
 /// invariants of [`check`] hold every time, and every call returns.
 #[test]
-#[ignore = "flaky on a loaded host: the INIT rendezvous hung (no INIT monarch, a slave \
-            waiting) 2 runs in ~8 this session, with and without the latest protocol \
-            changes; run with --ignored; see the closing note of session 12"]
 fn crash_stop_racing_with_mca_and_init() {
     let mut rng = Rng::new(0x1A64);
     let m = Machine::start(6);
