@@ -690,6 +690,13 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         let slot = &self.slots[me as usize];
         let word = slot.word.load(Ordering::Acquire);
         let gen = gen_of(word);
+        if slot.holding.load(Ordering::Relaxed) == gen
+            && code_of(word) != How::Monarch as u8
+            && slot.left.load(Ordering::Acquire) != gen
+        {
+            // Held lower on this CPU's stack (stopped, saving, or late).
+            return Some(Error::Nested);
+        }
         if How::from_code(code_of(word)).is_stopped()
             && code_of(word) != How::Monarch as u8
             && slot.left.load(Ordering::Acquire) != gen

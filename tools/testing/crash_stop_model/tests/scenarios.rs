@@ -455,9 +455,6 @@ fn polling_cpus_are_stopped_by_their_poll() {
 /// second time and return `Busy` after the release. Same for an NMI on top
 /// of a CPU held normally.
 #[test]
-#[ignore = "known issue: the holding check in lost_election that makes this pass \
-            hangs the IA-64 INIT rendezvous model (crash_stop_racing_with_mca_and_init, \
-            1 run in 3); reverted until both hold"]
 fn run_from_an_nmi_on_a_held_cpu_is_nested() {
     use Mode::*;
     let m = Machine::start(4, 16);
