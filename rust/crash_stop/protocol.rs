@@ -553,15 +553,12 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         }
         let seen = self.released.load(Ordering::Acquire);
         loop {
-            match self
-                .monarch
-                .compare_exchange(
-                    NO_MONARCH,
-                    monarch_word(me),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-            {
+            match self.monarch.compare_exchange(
+                NO_MONARCH,
+                monarch_word(me),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => {
                     if let Some(err) = self.stopped_during_call(me, seen) {
                         // Not a fresh caller: give the election back.
