@@ -24,6 +24,13 @@ void crash_stop_arch_send_nmi(unsigned int cpu);
 u64 crash_stop_arch_now_ns(void);
 void crash_stop_arch_relax(void);
 void __noreturn crash_stop_arch_park(void);
+/*
+ * A held CPU may wait halted (not in NMI context: it is woken by an NMI);
+ * crash_stop_arch_halt_while() halts while *@word == @val, and an NMI that
+ * lands between its comparison and its halt makes it compare again.
+ */
+bool crash_stop_arch_may_halt(void);
+void crash_stop_arch_halt_while(const u64 *word, u64 val);
 bool crash_stop_arch_regs_irqs_off(const struct pt_regs *regs);
 bool crash_stop_arch_regs_user(const struct pt_regs *regs);
 unsigned long crash_stop_arch_irq_save(void);
@@ -54,6 +61,7 @@ extern unsigned int crash_stop_nmi_wait_ms;
 void crash_stop_touch_watchdogs(void);
 void crash_stop_cpu_resumed(void);
 void crash_stop_task_info(struct crash_stop_cpu *row);
+bool crash_stop_halt_enabled(void);
 extern const unsigned int crash_stop_abi_sizes[4];
 
 #endif /* _LINUX_CRASH_STOP_INTERNAL_H */

@@ -63,6 +63,20 @@ MODULE_PARM_DESC(ipi_wait_ms, "Wait for the crash_stop IPI before sending NMIs (
 module_param_cb(nmi_wait_ms, &nmi_wait_ops, &crash_stop_nmi_wait_ms, 0644);
 MODULE_PARM_DESC(nmi_wait_ms, "Wait for NMI answers before reporting CPUs missing (ms, 1-60000)");
 
+/*
+ * Held CPUs that were stopped by the IPI wait halted until an NMI wakes
+ * them for the release (1), or spin (0; the way kgdb and stop_machine hold).
+ */
+static bool crash_stop_halt = true;
+module_param_named(halt, crash_stop_halt, bool, 0644);
+MODULE_PARM_DESC(halt, "Held CPUs stopped by the IPI wait halted (1) or spin (0)");
+
+bool crash_stop_halt_enabled(void)
+{
+	return READ_ONCE(crash_stop_halt);
+}
+NOKPROBE_SYMBOL(crash_stop_halt_enabled);
+
 #ifdef CONFIG_CRASH_STOP_KDUMP
 static bool crash_stop_kdump = true;
 module_param_named(kdump, crash_stop_kdump, bool, 0644);

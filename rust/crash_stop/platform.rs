@@ -12,6 +12,7 @@
 //! path is part of the (kprobe-blacklisted) handler entry points.
 
 use crate::protocol::{How, Platform};
+use crate::sync::AtomicU64;
 use kernel::{bindings, cpu::CpuId, cpumask::Cpumask};
 
 /// The mask of online CPUs.
@@ -91,6 +92,23 @@ impl Platform for KernelPlatform {
     fn relax(&self) {
         // SAFETY: arch hook, callable in any context.
         unsafe { bindings::crash_stop_arch_relax() }
+    }
+
+    #[inline(always)]
+    fn may_halt(&self, how: How) -> bool {
+        // SAFETY: both read a flag (the `crash_stop.halt` parameter, and
+        // whether this CPU is in NMI context); callable in any context.
+        how != How::Nmi
+            && unsafe { bindings::crash_stop_halt_enabled() }
+            && unsafe { bindings::crash_stop_arch_may_halt() }
+    }
+
+    #[inline(always)]
+    fn halt_while(&self, word: &AtomicU64, val: u64) {
+        // SAFETY: `word` is a valid, aligned 64-bit word for the duration
+        // of the call (it is a slot of the static protocol state); the arch
+        // helper only reads it.
+        unsafe { bindings::crash_stop_arch_halt_while(word.as_ptr(), val) }
     }
 
     #[inline(always)]

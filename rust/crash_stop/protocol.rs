@@ -39,6 +39,20 @@
 //! A CPU that answers late does not run free: it registers as late and waits
 //! for the release like the others (and parks in stay-stopped mode).
 //!
+//! A held CPU that the platform lets wait halted ([`Platform::may_halt`],
+//! in the kernel: stopped by the IPI, not in NMI context) does not spin: it
+//! announces itself in `sleeping`, reads its `kick` word, checks once more
+//! that there is nothing to do, and halts while `kick` is unchanged
+//! ([`Platform::halt_while`]). Whenever the monarch changes what held CPUs
+//! wait for (the release, a nested request) it bumps every `kick` word and
+//! sends an NMI to each CPU it then finds `sleeping`. Both sides store
+//! first and load second, sequentially consistent, so either the CPU sees
+//! the change and does not halt, or the monarch sees it sleeping and wakes
+//! it; a wake-up NMI that lands between the CPU's last check and its halt
+//! is not lost, because `halt_while` compares `kick` again after any NMI.
+//! The wake-up NMIs are counted like the escalation NMIs, so the NMI
+//! handler claims every one of them, however late it lands.
+//!
 //! Every CPU that touches the state of a generation first marks its slot
 //! `entered = g` and then checks that `g` is not released yet; the monarch
 //! publishes the release and then waits until every entered CPU has marked
@@ -261,6 +275,16 @@ pub trait Platform {
     /// One iteration of a wait loop (cpu_relax, keep watchdogs quiet); takes
     /// at least [`Platform::RELAX_MIN_NS`].
     fn relax(&self);
+    /// Whether the calling CPU, held after it stopped `how`, may wait for
+    /// its release in [`Platform::halt_while`] instead of spinning (not in
+    /// NMI context: the wake-up is an NMI).
+    fn may_halt(&self, how: How) -> bool;
+    /// Waits, with the CPU halted and interrupts off, while `word` holds
+    /// `val`. It may return at any time (any NMI ends it), and must return
+    /// once an NMI sent to this CPU after `word` changed has arrived,
+    /// wherever that NMI lands: between the comparison and the halt, the
+    /// comparison is made again.
+    fn halt_while(&self, word: &AtomicU64, val: u64);
     /// Fills `rec` for the calling CPU, stopped `how`, `t_ns` after start.
     fn capture(&self, rec: &mut Self::Record, cpu: u32, how: How, t_ns: u64, ctx: Self::Ctx);
     /// Runs on a slave once its record is complete and before it is
@@ -309,6 +333,12 @@ pub struct Slot<R> {
     nest_ack: AtomicU64,
     /// The last generation this CPU left (or parked in) after its release.
     left: AtomicU64,
+    /// The generation this CPU waits halted in, 0 when it does not
+    /// (written only by it, read by the monarch to decide whom to wake).
+    sleeping: AtomicU64,
+    /// Bumped by the monarch each time held CPUs have something new to see;
+    /// a halted CPU halts only while it is unchanged.
+    kick: AtomicU64,
     /// Written only by the owning CPU while its word is `SAVING` (or by the
     /// monarch for itself), read only after the word says it is stopped.
     rec: UnsafeCell<R>,
@@ -330,6 +360,8 @@ impl<R> Slot<R> {
                 crashed: AtomicU64::new(0),
                 nest_ack: AtomicU64::new(0),
                 left: AtomicU64::new(0),
+                sleeping: AtomicU64::new(0),
+                kick: AtomicU64::new(0),
                 rec: UnsafeCell::new(rec),
             }
         }
@@ -628,7 +660,9 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         // SAFETY: see `CrashStop::nested`: we are the monarch, and this is
         // the generation's only nested request (checked above).
         self.nested.with_mut(|pl| unsafe { *pl = params.payload });
-        self.nest_gen.store(gen, Ordering::Release);
+        // SeqCst: pairs with the check in `wait_release()` (see `wake()`).
+        self.nest_gen.store(gen, Ordering::SeqCst);
+        self.wake(p, gen);
         let now = p.now_ns();
         self.wait_while(p, now, params.nmi_wait_ns, || self.any_nest_pending(p, gen));
         // SAFETY: only the monarch CPU touches `outcome`.
@@ -723,7 +757,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             c if c == How::Missing as u8 => {
                 // We did not answer in time; do not run until released.
                 if slot.left.load(Ordering::Acquire) != gen && self.enter(slot, gen) {
-                    self.held_late(p, me, gen);
+                    self.held_late(p, me, gen, How::Caller);
                 }
                 Some(Error::Busy)
             }
@@ -889,11 +923,26 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         }
         // SeqCst: pairs with `enter()`, see the module documentation.
         self.released.store(gen, Ordering::SeqCst);
+        self.wake(p, gen);
         // Unbounded: a CPU that entered only runs the protocol's own code
         // (or a per-CPU callback, which must be bounded) until it leaves; a
         // CPU that crashed while held is marked by `crashed()`.
         while self.any_still_inside(p, gen) {
             p.relax();
+        }
+    }
+
+    /// Tells the CPUs held in `gen` that what they wait for changed: bumps
+    /// every `kick` word, then wakes (with an NMI, accounted so that the
+    /// handler claims it) each CPU that waits halted. Called after the
+    /// change was stored with `SeqCst`; pairs with `wait_release()`.
+    fn wake(&self, p: &P, gen: u64) {
+        for (cpu, slot) in (0u32..).zip(self.active(p)) {
+            slot.kick.fetch_add(1, Ordering::SeqCst);
+            if slot.sleeping.load(Ordering::SeqCst) == gen {
+                slot.nmi_sent.fetch_add(1, Ordering::Release);
+                p.send_nmi(cpu);
+            }
         }
     }
 
@@ -910,6 +959,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             return false;
         }
         self.released.store(gen, Ordering::SeqCst);
+        self.wake(p, gen);
         self.current.store(0, Ordering::Release);
         self.monarch.store(NO_MONARCH, Ordering::Release);
         true
@@ -1041,7 +1091,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             if word == pack(gen, How::Missing as u8) {
                 // Given up on before we answered: stay out of the way
                 // until the release all the same.
-                self.held_late(p, me, gen);
+                self.held_late(p, me, gen, how);
                 return true;
             }
             // Not ours to stop (cannot happen while `holding` is not
@@ -1079,10 +1129,10 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             .is_err()
         {
             // The monarch gave up on us while we were saving: we are late.
-            self.held_late(p, me, gen);
+            self.held_late(p, me, gen, how);
             return true;
         }
-        self.wait_release(p, me, gen, Some(ctx));
+        self.wait_release(p, me, gen, how, Some(ctx));
         true
     }
 
@@ -1107,7 +1157,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             )
             .is_err()
         {
-            self.held_late(p, me, gen);
+            self.held_late(p, me, gen, how);
             return true;
         }
         // Last access to the generation's state.
@@ -1119,20 +1169,22 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
 
     /// Waits for the release as a CPU that answered after the give-up.
     #[inline(always)]
-    fn held_late(&self, p: &P, me: u32, gen: u64) {
+    fn held_late(&self, p: &P, me: u32, gen: u64, how: How) {
         let slot = &self.slots[me as usize];
         slot.holding.store(gen, Ordering::Relaxed);
         slot.late.store(gen, Ordering::Release);
-        self.wait_release(p, me, gen, None);
+        self.wait_release(p, me, gen, how, None);
     }
 
-    /// Spins until `gen` is released, then marks the slot as left; parks
+    /// Waits until `gen` is released, then marks the slot as left; parks
     /// for good if `gen` was released in stay-stopped mode. A stopped CPU
     /// (`ctx` is its stopped context) runs a nested stay-stopped request of
-    /// its monarch meanwhile (see [`CrashStop::run_full`]).
+    /// its monarch meanwhile (see [`CrashStop::run_full`]). It waits halted
+    /// if the platform allows it for a CPU stopped `how`, else it spins.
     #[inline(always)]
-    fn wait_release(&self, p: &P, me: u32, gen: u64, ctx: Option<P::Ctx>) {
+    fn wait_release(&self, p: &P, me: u32, gen: u64, how: How, ctx: Option<P::Ctx>) {
         let slot = &self.slots[me as usize];
+        let halt = p.may_halt(how);
         while self.released.load(Ordering::Acquire) < gen {
             if let Some(ctx) = ctx {
                 if self.nest_gen.load(Ordering::Acquire) == gen
@@ -1150,6 +1202,19 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
                     });
                     slot.nest_ack.store(gen, Ordering::Release);
                 }
+            }
+            if halt {
+                // Announce, then look (SeqCst, against `wake()`): either we
+                // see what the monarch changed, or it sees us and wakes us.
+                slot.sleeping.store(gen, Ordering::SeqCst);
+                let kick = slot.kick.load(Ordering::SeqCst);
+                let nest_pending = ctx.is_some()
+                    && self.nest_gen.load(Ordering::SeqCst) == gen
+                    && slot.nest_ack.load(Ordering::Relaxed) != gen;
+                if self.released.load(Ordering::SeqCst) < gen && !nest_pending {
+                    p.halt_while(&slot.kick, kick);
+                }
+                slot.sleeping.store(0, Ordering::Relaxed);
             }
             p.relax();
         }

@@ -265,6 +265,10 @@ mod suite {
         fn send_ipi(&self, _cpu: u32) {}
         fn send_nmi(&self, _cpu: u32) {}
         fn relax(&self) {}
+        fn may_halt(&self, _how: How) -> bool {
+            false
+        }
+        fn halt_while(&self, _word: &AtomicU64, _val: u64) {}
         fn capture(&self, rec: &mut u32, _cpu: u32, _how: How, _t: u64, ctx: u32) {
             *rec = ctx;
         }

@@ -12,8 +12,10 @@
  * these registers walks the caller's stack; the frame stays valid while
  * crash_stop() runs.
  */
+#include <linux/annotate.h>
 #include <linux/cfi_types.h>
 #include <linux/linkage.h>
+#include <asm/asm.h>
 #include <asm/ptrace-abi.h>
 #include <asm/segment.h>
 
@@ -70,3 +72,24 @@ SYM_TYPED_FUNC_START(crash_stop)
 	pop	%rbp
 	RET
 SYM_FUNC_END(crash_stop)
+
+/*
+ * void crash_stop_arch_halt_while(const u64 *word, u64 val);
+ *
+ * Halt, with interrupts off, while *word == val. Only an NMI (or SMI,
+ * INIT) ends the halt. An NMI that lands after the comparison but before
+ * the hlt would be lost: crash_stop_nmi() moves the return address of such
+ * an NMI back to crash_stop_halt_cmp, so that the comparison is made again
+ * (crash_stop_arch_halt_rewind()). The caller loops: any NMI returns here.
+ */
+SYM_FUNC_START(crash_stop_arch_halt_while)
+SYM_INNER_LABEL(crash_stop_halt_cmp, SYM_L_GLOBAL)
+	ANNOTATE_NOENDBR
+	cmp	%rsi, (%rdi)
+	jne	1f
+SYM_INNER_LABEL(crash_stop_halt_hlt, SYM_L_GLOBAL)
+	ANNOTATE_NOENDBR
+	hlt
+1:	RET
+SYM_FUNC_END(crash_stop_arch_halt_while)
+_ASM_NOKPROBE(crash_stop_arch_halt_while)
