@@ -5,7 +5,7 @@
 use super::mca::{self, Where, IA64_MCA_RENDEZ_CHECKIN_NOTDONE};
 use super::{Ia64Hw, IA64_IPI_DM_INIT, IA64_MCA_RENDEZ_VECTOR, IPI_CRASH_STOP};
 use crate::protocol::{How, Platform};
-use crate::sync::{fence, Ordering};
+use crate::sync::{fence, AtomicU64, Ordering};
 
 /// The interrupted context a CPU hands to crash_stop: what the kernel would
 /// take from `pt_regs` / the PAL min-state save area.
@@ -146,6 +146,16 @@ impl<H: Ia64Hw> Platform for Ia64Cpu<H> {
         }
         mca::finish_deferred(self, false);
     }
+
+    /// A held CPU spins: it must keep joining MCA rendezvous and taking
+    /// INIT from its wait loop (see [`Platform::relax`] above).
+    fn may_halt(&self, _how: How) -> bool {
+        false
+    }
+
+    /// Never called ([`Platform::may_halt`] is false); returning at once
+    /// is always allowed.
+    fn halt_while(&self, _word: &AtomicU64, _val: u64) {}
 
     fn capture(&self, rec: &mut Ia64Regs, cpu: u32, how: How, t_ns: u64, frame: Frame) {
         *rec = Ia64Regs {
