@@ -26,12 +26,20 @@
 //! * a machine can make `stopped()` slow (yields inside it) or crash (call
 //!   `CrashStop::crashed()` and stay there until the model ends), and
 //!   `capture()` slow (a yield while the slot is `SAVING`);
+//! * a CPU may wait halted ([`CpuFn::halt`], off by default, so that the
+//!   models also explore the spinning wait): [`Platform::halt_while`] is the
+//!   kernel's `cmp; jne; hlt`. It compares the word; then an NMI already
+//!   pending (it landed between the comparison and the `hlt`) is taken and
+//!   the comparison made again, as the kernel's NMI handler rewinds to it;
+//!   otherwise the CPU halts: it waits (yielding) until an NMI is pending,
+//!   takes it and returns. It never returns because the word changed;
 //! * a payload can make `stopped()` a debugger's slave loop
 //!   ([`LoomPayload::hold`]): it spins until [`LoomMachine::go`], taking
 //!   NMIs and polling `CrashStop::on_poll` with the context it was stopped
 //!   in, as kgdb's slave loop does in a hand-off generation.
 
 use crate::protocol::{CrashStop, How, Platform};
+use crate::sync::AtomicU64 as ProtoAtomicU64;
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
 use loom::sync::Arc;
@@ -128,6 +136,9 @@ pub struct CpuFn {
     pub watch_late: bool,
     /// `capture()` yields once (while the slot is `SAVING`).
     pub slow_capture: bool,
+    /// [`Platform::may_halt`]: the CPU waits for its release halted when
+    /// held after it stopped by IPI or as a caller, not in NMI context.
+    pub halt: bool,
 }
 
 /// Shared state of a loom model machine.
@@ -167,6 +178,16 @@ pub struct LoomMachine {
     pub holds: [AtomicU32; N],
     /// Stops made by `CrashStop::on_poll` per CPU.
     pub poll_stops: [AtomicU32; N],
+    /// Per CPU: in `halt_while()`, halted (after the comparison).
+    pub halted: [AtomicBool; N],
+    /// Halts (`hlt` reached) per CPU.
+    pub halts: [AtomicU32; N],
+    /// NMIs taken between the comparison of `halt_while()` and its halt
+    /// (then compared again), per CPU.
+    pub window_nmis: [AtomicU32; N],
+    /// NMIs taken by a CPU outside any handler of its own (in its idle
+    /// loop, after it left its generation), per CPU.
+    pub idle_nmis: [AtomicU32; N],
     cpufn: [CpuFn; N],
     /// Per CPU: the run of the last `stopped()` that finished.
     cpufn_done: [UnsafeCell<u64>; N],
@@ -206,6 +227,10 @@ impl LoomMachine {
             go: AtomicBool::new(false),
             holds: core::array::from_fn(|_| AtomicU32::new(0)),
             poll_stops: core::array::from_fn(|_| AtomicU32::new(0)),
+            halted: core::array::from_fn(|_| AtomicBool::new(false)),
+            halts: core::array::from_fn(|_| AtomicU32::new(0)),
+            window_nmis: core::array::from_fn(|_| AtomicU32::new(0)),
+            idle_nmis: core::array::from_fn(|_| AtomicU32::new(0)),
             cpufn,
             cpufn_done: core::array::from_fn(|_| UnsafeCell::new(0)),
             caller_mem: core::array::from_fn(|_| UnsafeCell::new(FREED)),
@@ -246,6 +271,8 @@ pub struct LoomCpu {
     stopped_for: Cell<u64>,
     /// Generation of the last `capture()` on this CPU.
     captured_in: Cell<u64>,
+    /// Interrupt handlers (and polls) this CPU is in.
+    depth: Cell<u32>,
 }
 
 impl LoomCpu {
@@ -259,6 +286,7 @@ impl LoomCpu {
             in_nmi: Cell::new(false),
             stopped_for: Cell::new(0),
             captured_in: Cell::new(0),
+            depth: Cell::new(0),
         }
     }
 
@@ -276,24 +304,38 @@ impl LoomCpu {
     pub fn poll(&self) {
         let id = self.id as usize;
         let held = self.stopped_for.get();
+        self.poll_nmi();
+        if !self.irqs_off.get() && self.m.ipi[id].swap(false, SeqCst) {
+            self.irqs_off.set(true);
+            self.depth.set(self.depth.get() + 1);
+            let captured = self.captured_in.replace(0);
+            self.m.cs.on_ipi(self, marker(self.id));
+            self.check_late_return(captured);
+            self.depth.set(self.depth.get() - 1);
+            self.irqs_off.set(false);
+            self.stopped_for.set(held);
+        }
+    }
+
+    /// Takes a pending NMI unless the CPU is in NMI context.
+    fn poll_nmi(&self) {
+        let id = self.id as usize;
+        let held = self.stopped_for.get();
         if !self.in_nmi.get() && self.m.nmi[id].swap(false, SeqCst) {
+            if self.depth.get() == 0 {
+                self.m.idle_nmis[id].fetch_add(1, SeqCst);
+            }
             let was_off = self.irqs_off.replace(true);
             self.in_nmi.set(true);
+            self.depth.set(self.depth.get() + 1);
             let captured = self.captured_in.replace(0);
             if !self.m.cs.on_nmi(self, marker(self.id) | NMI_CTX) {
                 self.m.unclaimed_nmis.fetch_add(1, SeqCst);
             }
             self.check_late_return(captured);
+            self.depth.set(self.depth.get() - 1);
             self.in_nmi.set(false);
             self.irqs_off.set(was_off);
-            self.stopped_for.set(held);
-        }
-        if !self.irqs_off.get() && self.m.ipi[id].swap(false, SeqCst) {
-            self.irqs_off.set(true);
-            let captured = self.captured_in.replace(0);
-            self.m.cs.on_ipi(self, marker(self.id));
-            self.check_late_return(captured);
-            self.irqs_off.set(false);
             self.stopped_for.set(held);
         }
     }
@@ -329,7 +371,9 @@ impl LoomCpu {
     fn on_poll(&self, ctx: u64) -> bool {
         let held = self.stopped_for.replace(0);
         let captured = self.captured_in.replace(0);
+        self.depth.set(self.depth.get() + 1);
         let stopped = self.m.cs.on_poll(self, ctx);
+        self.depth.set(self.depth.get() - 1);
         self.check_late_return(captured);
         self.stopped_for.set(held);
         if stopped {
@@ -359,6 +403,15 @@ impl LoomCpu {
                 "cpu {} ran free ({what}) before the callback of run {held} returned",
                 self.id
             );
+        }
+    }
+
+    /// A held CPU (in the run `stopped_for`) still waiting once that run's
+    /// `run()` returned is counted in [`LoomMachine::late_spins`].
+    fn check_not_returned(&self) {
+        let held = self.stopped_for.get();
+        if held != 0 && self.m.returned.load(SeqCst) >= held {
+            self.m.late_spins.fetch_add(1, SeqCst);
         }
     }
 
@@ -412,12 +465,45 @@ impl Platform for LoomCpu {
     }
 
     fn relax(&self) {
-        let held = self.stopped_for.get();
-        if held != 0 && self.m.returned.load(SeqCst) >= held {
-            self.m.late_spins.fetch_add(1, SeqCst);
-        }
+        self.check_not_returned();
         loom::thread::yield_now();
         self.poll();
+    }
+
+    fn may_halt(&self, how: How) -> bool {
+        self.m.cpufn[self.id as usize].halt
+            && matches!(how, How::Ipi | How::Caller)
+            && !self.in_nmi.get()
+    }
+
+    /// See the module documentation.
+    fn halt_while(&self, word: &ProtoAtomicU64, val: u64) {
+        let id = self.id as usize;
+        assert!(!self.in_nmi.get(), "halt_while() in NMI context");
+        loop {
+            // cmp; jne
+            if word.load(SeqCst) != val {
+                return;
+            }
+            if self.m.nmi[id].load(SeqCst) {
+                // The NMI landed before the hlt: the handler rewinds to
+                // the cmp.
+                self.m.window_nmis[id].fetch_add(1, SeqCst);
+                self.poll_nmi();
+                continue;
+            }
+            // hlt
+            self.check_not_returned();
+            self.m.halts[id].fetch_add(1, SeqCst);
+            self.m.halted[id].store(true, SeqCst);
+            while !self.m.nmi[id].load(SeqCst) {
+                loom::thread::yield_now();
+            }
+            self.m.halted[id].store(false, SeqCst);
+            self.poll_nmi();
+            self.check_not_returned();
+            return;
+        }
     }
 
     fn capture(&self, rec: &mut LoomRecord, cpu: u32, how: How, _t_ns: u64, ctx: u64) {

@@ -68,6 +68,21 @@
 //! * For the virtual clock a polling CPU whose slot is still requested, and
 //!   a held CPU that has not run a pending nested request, count as
 //!   interrupts in flight.
+//!
+//! # Halted hold
+//!
+//! A CPU held after it stopped by IPI or as a losing caller, not in NMI
+//! context, waits halted ([`Platform::may_halt`], on unless
+//! [`Machine::set_halt`] turns it off). [`Platform::halt_while`] is the
+//! kernel's `cmp; jne; hlt`: it compares the word, then (after a window,
+//! [`Machine::set_halt_window_us`]) halts: the CPU thread blocks until an
+//! NMI is pending, takes it (the handler calls `on_nmi`) and returns. It
+//! does not return because the word changed. An NMI pending in the window
+//! between the comparison and the halt is taken there and the comparison
+//! is made again (the kernel's NMI handler rewinds to it). NMIs sent by a
+//! monarch once its callback has started are wake-ups and are counted apart
+//! from the escalation NMIs ([`Report::wake_nmis_sent`]). The knobs that act
+//! from a held CPU's `relax()` (an NMI on top, a crash) end a halt first.
 
 use crate::protocol::{CrashStop, Error, Held, How, Outcome, Params, Platform};
 use crate::rng::Rng;
@@ -298,6 +313,20 @@ struct CpuState {
     nested_stops: AtomicU32,
     /// The generation of the last nested step that returned.
     nested_done_gen: AtomicU64,
+    /// In `halt_while()`, halted (after the comparison and the window).
+    halted: AtomicBool,
+    /// Halts, per episode.
+    halts: AtomicU32,
+    /// NMIs taken between the comparison and the halt, per episode.
+    window_nmis: AtomicU32,
+    /// Wake-up NMIs sent to this CPU, per episode.
+    wake_nmis_sent: AtomicU32,
+    /// This CPU is a monarch whose callback has started (the NMIs it sends
+    /// are wake-ups, not escalations).
+    past_gather: AtomicBool,
+    /// The monarch's callback crashes: `abort_on_crash()`, then the CPU is
+    /// dead.
+    crash_in_callback: AtomicBool,
 }
 
 impl CpuState {
@@ -338,6 +367,14 @@ pub struct Machine {
     nested_stay: AtomicBool,
     /// The generation whose nested request is pending (for the clock).
     nest_pending_gen: AtomicU64,
+    /// Held CPUs stopped by IPI or as callers wait halted.
+    halt: AtomicBool,
+    /// Real microseconds between the comparison of `halt_while()` and
+    /// its halt (0: a yield).
+    halt_window_us: AtomicU64,
+    /// The monarch's callback waits until every slave it holds stopped by
+    /// IPI or as a caller is halted.
+    callback_waits_for_halts: AtomicBool,
     seed: u64,
 }
 
@@ -385,8 +422,16 @@ pub struct Report {
     pub nested_stops: Vec<u32>,
     /// IPIs sent per CPU.
     pub ipis_sent: Vec<u32>,
-    /// NMIs sent per CPU.
+    /// Escalation NMIs sent per CPU (sent before the monarch's callback).
     pub nmis_sent: Vec<u32>,
+    /// Wake-up NMIs sent per CPU (sent by a monarch once its callback has
+    /// started: the release, a nested request, `abort_on_crash`).
+    pub wake_nmis_sent: Vec<u32>,
+    /// Halts in `halt_while()` per CPU.
+    pub halts: Vec<u32>,
+    /// NMIs taken between the comparison of `halt_while()` and its halt
+    /// (the comparison was made again), per CPU.
+    pub window_nmis: Vec<u32>,
     /// NMIs that `on_nmi` did not claim, per CPU.
     pub unclaimed_nmis: Vec<u32>,
     /// Which CPUs are parked for good.
@@ -446,6 +491,9 @@ impl Machine {
             copies_changed: AtomicU32::new(0),
             nested_stay: AtomicBool::new(false),
             nest_pending_gen: AtomicU64::new(0),
+            halt: AtomicBool::new(true),
+            halt_window_us: AtomicU64::new(0),
+            callback_waits_for_halts: AtomicBool::new(false),
             seed,
         });
         for c in &m.cpus[..n] {
@@ -568,6 +616,43 @@ impl Machine {
         self.cpus[cpu as usize].run_when_held.store(true, Release);
     }
 
+    /// Turns the halted hold on or off (on by default): with it off, every
+    /// held CPU spins.
+    pub fn set_halt(&self, on: bool) {
+        self.halt.store(on, Release);
+    }
+
+    /// Makes every `halt_while()` wait `us` real microseconds between its
+    /// comparison and its halt (0, the default: a yield), so that wake-up
+    /// NMIs land there more often.
+    pub fn set_halt_window_us(&self, us: u64) {
+        self.halt_window_us.store(us, Release);
+    }
+
+    /// Makes the monarch's callback wait until every slave it holds that
+    /// was stopped by IPI or as a caller is halted (so that the release
+    /// must wake each of them).
+    pub fn set_callback_waits_for_halts(&self, on: bool) {
+        self.callback_waits_for_halts.store(on, Release);
+    }
+
+    /// Makes `cpu`'s next monarch callback crash: it calls
+    /// `CrashStop::abort_on_crash()` (as the die notifier does; the result
+    /// is [`Machine::crashed_result`]), and the CPU is then dead until the
+    /// machine is torn down. The callback's snapshot is lost, and its
+    /// `run()` never returns.
+    pub fn set_crash_in_callback(&self, cpu: u32) {
+        self.cpus[cpu as usize]
+            .crash_in_callback
+            .store(true, Release);
+    }
+
+    /// Whether `cpu` is dead after a crash (`crashed()` or
+    /// `abort_on_crash()`).
+    pub fn is_crashed(&self, cpu: u32) -> bool {
+        self.cpus[cpu as usize].crashed.load(Acquire)
+    }
+
     /// See [`Machine::set_run_when_held`].
     pub fn run_during_hold(&self, cpu: u32) -> bool {
         self.cpus[cpu as usize].run_during_hold.load(Acquire)
@@ -675,6 +760,9 @@ impl Machine {
             c.captures.store(0, Relaxed);
             c.ipis_sent.store(0, Relaxed);
             c.nmis_sent.store(0, Relaxed);
+            c.wake_nmis_sent.store(0, Relaxed);
+            c.halts.store(0, Relaxed);
+            c.window_nmis.store(0, Relaxed);
             c.unclaimed_nmis.store(0, Relaxed);
             c.nested_stops.store(0, Relaxed);
             *c.result.lock().unwrap() = None;
@@ -734,6 +822,9 @@ impl Machine {
                 match &*c.result.lock().unwrap() {
                     Some(r) => winner |= r.res.is_ok(),
                     None if c.parked.load(Acquire) => {}
+                    // A monarch that crashed in its callback: it released
+                    // the others (`abort_on_crash`) and never returns.
+                    None if c.crashed.load(Acquire) => winner = true,
                     None => return false,
                 }
             }
@@ -769,6 +860,12 @@ impl Machine {
             nested_stops: cpus.iter().map(|c| c.nested_stops.load(Acquire)).collect(),
             ipis_sent: cpus.iter().map(|c| c.ipis_sent.load(Acquire)).collect(),
             nmis_sent: cpus.iter().map(|c| c.nmis_sent.load(Acquire)).collect(),
+            wake_nmis_sent: cpus
+                .iter()
+                .map(|c| c.wake_nmis_sent.load(Acquire))
+                .collect(),
+            halts: cpus.iter().map(|c| c.halts.load(Acquire)).collect(),
+            window_nmis: cpus.iter().map(|c| c.window_nmis.load(Acquire)).collect(),
             unclaimed_nmis: cpus
                 .iter()
                 .map(|c| c.unclaimed_nmis.load(Acquire))
@@ -1026,6 +1123,7 @@ impl SimCpu {
             },
         );
         c.irqs_off.store(was_off, SeqCst);
+        c.past_gather.store(false, SeqCst);
         let (res, held) = match res {
             Ok((out, snap)) => (Ok(out), Some(snap)),
             Err(e) => (Err(e), None),
@@ -1038,11 +1136,34 @@ impl SimCpu {
     /// The monarch's callback: snapshot the table, try a nested call.
     fn inspect(&self, h: &Held<'_, SimCpu, MAX_CPUS>, params: &Params) -> Snapshot {
         let m = &self.m;
+        let c = self.st();
+        // NMIs sent from here on are wake-ups.
+        c.past_gather.store(true, SeqCst);
         let out = *h.outcome();
         let table: Vec<_> = (0..m.n as u32)
             .map(|cpu| (h.how(cpu), h.with_record(cpu, |r| *r)))
             .collect();
         let slave = |how: &How| matches!(how, How::Ipi | How::Nmi | How::Caller);
+        if m.callback_waits_for_halts.load(Acquire) {
+            wait_until("a held slave did not halt", || {
+                table.iter().enumerate().all(|(cpu, (how, _))| {
+                    !matches!(how, How::Ipi | How::Caller) || m.cpus[cpu].halted.load(SeqCst)
+                })
+            });
+        }
+        if c.crash_in_callback.swap(false, AcqRel) {
+            self.crash_as_monarch();
+            return Snapshot {
+                table,
+                nested: Err(Error::Invalid),
+                all_held: false,
+                all_done: false,
+                outcome: out,
+                final_outcome: Outcome::default(),
+                late: Vec::new(),
+                nested_stay: None,
+            };
+        }
         let all_held = table.iter().enumerate().all(|(cpu, (how, _))| {
             let c = &m.cpus[cpu];
             !slave(how) || (c.in_stop.load(Acquire) && c.stop_gen.load(Acquire) == out.generation)
@@ -1155,6 +1276,31 @@ impl SimCpu {
         *c.nested_result.lock().unwrap() = Some(res);
     }
 
+    /// The monarch oopses in its callback: the die path calls
+    /// `abort_on_crash()`, then the CPU never runs again (until the machine
+    /// is torn down).
+    fn crash_as_monarch(&self) {
+        let c = self.st();
+        let r = self.m.cs.abort_on_crash(self);
+        *c.crashed_result.lock().unwrap() = Some(r);
+        c.crashed.store(true, SeqCst);
+        c.in_run.store(false, SeqCst);
+        while !self.m.shutdown.load(Acquire) {
+            thread::park_timeout(Duration::from_millis(5));
+        }
+        // Torn down: the callback returns (to nothing that is checked).
+    }
+
+    /// Whether a knob that acts from a held CPU's `relax()` is armed: it
+    /// stands for an event (an NMI on top, a crash) that ends a halt.
+    fn held_knob_armed(&self) -> bool {
+        let c = self.st();
+        c.crash_when_held.load(Acquire)
+            || c.run_when_held.load(Acquire)
+            || c.nested_in_release.load(Acquire)
+            || c.stall_caller.load(Acquire)
+    }
+
     /// The CPU oopses while held: the die path calls `crashed()`, then the
     /// CPU never runs again (until the machine is torn down).
     fn crash(&self) {
@@ -1203,7 +1349,11 @@ impl Platform for SimCpu {
 
     fn send_nmi(&self, cpu: u32) {
         let c = &self.m.cpus[cpu as usize];
-        c.nmis_sent.fetch_add(1, Relaxed);
+        if self.st().past_gather.load(SeqCst) {
+            c.wake_nmis_sent.fetch_add(1, Relaxed);
+        } else {
+            c.nmis_sent.fetch_add(1, Relaxed);
+        }
         c.nmi_pending.store(true, SeqCst);
         self.m.kick(cpu as usize);
     }
@@ -1240,6 +1390,53 @@ impl Platform for SimCpu {
             thread::sleep(Duration::from_micros(20));
         } else {
             thread::yield_now();
+        }
+    }
+
+    fn may_halt(&self, how: How) -> bool {
+        self.m.halt.load(Acquire)
+            && matches!(how, How::Ipi | How::Caller)
+            && !self.st().in_nmi.load(SeqCst)
+    }
+
+    /// See the module documentation, "Halted hold".
+    fn halt_while(&self, word: &AtomicU64, val: u64) {
+        let m = &self.m;
+        let c = self.st();
+        assert!(!c.in_nmi.load(SeqCst), "halt_while() in NMI context");
+        loop {
+            // cmp; jne
+            if word.load(SeqCst) != val {
+                return;
+            }
+            // The window before the hlt.
+            match m.halt_window_us.load(Acquire) {
+                0 => thread::yield_now(),
+                us => thread::sleep(Duration::from_micros(us)),
+            }
+            if c.nmi_pending.load(SeqCst) {
+                // Taken before the hlt: the handler rewinds to the cmp.
+                c.window_nmis.fetch_add(1, Relaxed);
+                self.poll_nmi();
+                continue;
+            }
+            // hlt: only an NMI ends it (interrupts are off).
+            c.halts.fetch_add(1, Relaxed);
+            if c.in_stop.load(Relaxed)
+                && m.monarch_returned_gen.load(SeqCst) >= c.stop_gen.load(Relaxed)
+            {
+                m.late_spins.fetch_add(1, Relaxed);
+            }
+            c.halted.store(true, SeqCst);
+            while !c.nmi_pending.load(SeqCst)
+                && !m.shutdown.load(Acquire)
+                && !self.held_knob_armed()
+            {
+                thread::park_timeout(Duration::from_millis(5));
+            }
+            c.halted.store(false, SeqCst);
+            self.poll_nmi();
+            return;
         }
     }
 

@@ -84,9 +84,10 @@ mod seq_cst {
 
     macro_rules! atomic {
         ($name:ident, $t:ty $(, $arith:ident)*) => {
-            /// See the module documentation.
+            /// See the module documentation. (`pub`: the protocol's
+            /// `Platform::halt_while` takes an `AtomicU64`.)
             #[derive(Debug)]
-            pub(crate) struct $name(loom::sync::atomic::$name);
+            pub struct $name(loom::sync::atomic::$name);
 
             #[allow(dead_code)]
             impl $name {
