@@ -30,6 +30,8 @@
 //!   and held as late; the NMI latched meanwhile is claimed;
 //! * in hand-off episodes (5 %, quick steps) the same, except that the
 //!   monarch's callback does not wait for the per-CPU steps;
+//! * most machines (3 in 4) let held CPUs stopped by IPI or as callers
+//!   wait halted, woken by an NMI; the others keep them spinning;
 //! * in episodes with a nested stay-stopped request from the monarch's
 //!   callback (2 %), every stopped slave runs the nested step exactly once
 //!   before the nested callback, which sees the same table, and every held
@@ -63,6 +65,10 @@ fn stress(n: usize, runs: usize) {
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     while done < runs {
         let m = Machine::start(n, rng.next_u64());
+        // Most machines let the held CPUs stopped by IPI (or as callers)
+        // wait halted; the others keep every held CPU spinning.
+        let halt = rng.percent(75);
+        m.set_halt(halt);
         let mut gen = 0;
         loop {
             let parked: Vec<bool> = (0..n as u32).map(|c| m.parked(c)).collect();
@@ -96,6 +102,11 @@ fn stress(n: usize, runs: usize) {
                         .count();
                     *seen.entry("polled".into()).or_default() += polled as u64;
                     *seen.entry("late".into()).or_default() += u64::from(held.final_outcome.late);
+                    let halts: u32 = r.halts.iter().sum();
+                    *seen.entry("halts".into()).or_default() += u64::from(halts);
+                    if !halt && halts != 0 {
+                        panic!("n={n} seed={seed:#x} run {done}: halted with the halt off");
+                    }
                     let stale: u32 = r.unclaimed_nmis.iter().sum();
                     *seen.entry("unclaimed_nmis".into()).or_default() += u64::from(stale);
                 }
