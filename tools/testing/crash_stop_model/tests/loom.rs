@@ -1030,3 +1030,256 @@ fn polling_cpu_is_stopped_once_and_held() {
         assert!(POLLED.load(Relaxed) > 0, "the poll never stopped the CPU");
     }
 }
+
+/// A slave (CPU 1) that waits halted when held ([`CpuFn::halt`]), with the
+/// checks of `watch` if asked: it never resumes nor parks before the
+/// monarch's callback returned.
+fn halting(watch: bool) -> [CpuFn; N] {
+    let halt = CpuFn {
+        halt: true,
+        watch,
+        ..CpuFn::default()
+    };
+    [CpuFn::default(), halt, CpuFn::default()]
+}
+
+/// Spins (yielding) until CPU `cpu` is halted in `halt_while()`.
+fn wait_halted(m: &LoomMachine, cpu: usize) {
+    while !m.halted[cpu].load(SeqCst) {
+        thread::yield_now();
+    }
+}
+
+/// Property (halted hold, issue 10): a slave stopped by the IPI waits for
+/// its release halted, and the release wakes it: the monarch's callback
+/// waits until the slave is halted (so that only a wake-up NMI can end its
+/// wait), then returns. The slave is woken, leaves, and resumes (or parks,
+/// stay-stopped) only after the callback returned; the `finish` step of
+/// `run_full` (every CPU that entered has left) finds it no longer
+/// halted, no relax or halt of it follows the return of `run()`, and the
+/// wake-up NMI is claimed. Preemption bound 3, resumed and stay-stopped.
+#[test]
+fn halted_slave_is_woken_by_the_release() {
+    for stay in [false, true] {
+        static HALTED: AtomicUsize = AtomicUsize::new(0);
+        HALTED.store(0, Relaxed);
+        builder(3).check(move || {
+            let m = LoomMachine::with_cpufn(2, halting(true));
+            let slave = LoomCpu::new(&m, 1);
+            let t = thread::spawn(move || {
+                slave.idle_until(|m| m.done.load(SeqCst));
+                slave.poll();
+            });
+            let cpu0 = LoomCpu::new(&m, 0);
+            cpu0.set_irqs_off(true);
+            m.caller_begin(0, 1);
+            let (out, hows) =
+                m.cs.run_full(
+                    &cpu0,
+                    &params(1, 0, stay),
+                    marker(0),
+                    |h| {
+                        let hows = check_held(&m, h, 0, 1);
+                        if hows[1] == How::Ipi {
+                            wait_halted(&m, 1);
+                        }
+                        m.callback_done.store(1, SeqCst);
+                        hows
+                    },
+                    |_, _| {
+                        assert!(!m.halted[1].load(SeqCst), "halted after the release");
+                    },
+                )
+                .unwrap();
+            m.caller_end(0);
+            m.returned.store(1, SeqCst);
+            cpu0.set_irqs_off(false);
+            m.done.store(true, SeqCst);
+            t.join().unwrap();
+            let late = m.cs.was_late(1, 1);
+            let held = matches!(hows[1], How::Ipi | How::Nmi) || late;
+            if hows[1] == How::Ipi {
+                HALTED.fetch_add(1, Relaxed);
+                assert!(
+                    m.halts[1].load(SeqCst) >= 1,
+                    "IPI-stopped slave never halted"
+                );
+            }
+            if hows[1] == How::Nmi {
+                // Stopped in NMI context: it spins.
+                assert_eq!(m.halts[1].load(SeqCst), 0, "halted in NMI context");
+            }
+            assert_eq!(out.late, u32::from(late));
+            assert_eq!(m.parked[1].load(SeqCst), stay && held);
+            assert_eq!(m.resumes[1].load(SeqCst), u32::from(held && !stay));
+            assert_eq!(m.unclaimed_nmis.load(SeqCst), 0);
+            assert_eq!(m.late_spins.load(SeqCst), 0, "waited after run() returned");
+        });
+        assert!(HALTED.load(Relaxed) > 0, "the slave never halted");
+    }
+}
+
+/// Property (halted hold): no lost wake-up. The monarch's callback returns
+/// at once, so the release races the slave's last check before it halts:
+/// loom explores the slave seeing the release (it does not halt), the
+/// monarch seeing the slave `sleeping` (it sends the wake-up NMI) with the
+/// NMI landing before the comparison, between the comparison and the
+/// `hlt` (taken there, then the comparison is made again, which the
+/// kernel's NMI handler does by rewinding to it), or in the halt, and
+/// both. In every case the slave leaves and `run()` returns (a lost
+/// wake-up would leave the slave halted and the monarch waiting for it:
+/// loom's branch limit), every NMI is claimed, and no wait of the slave
+/// follows the return. The window case must be reached. Preemption
+/// bound 3.
+#[test]
+fn halt_races_the_release_without_losing_the_wakeup() {
+    static WINDOW: AtomicUsize = AtomicUsize::new(0);
+    static WOKEN: AtomicUsize = AtomicUsize::new(0);
+    static NO_HALT: AtomicUsize = AtomicUsize::new(0);
+    builder(3).check(|| {
+        let m = LoomMachine::with_cpufn(2, halting(true));
+        let slave = LoomCpu::new(&m, 1);
+        let t = thread::spawn(move || {
+            slave.idle_until(|m| m.done.load(SeqCst));
+            slave.poll();
+        });
+        let cpu0 = LoomCpu::new(&m, 0);
+        let (out, hows) = monarch(&cpu0, 1, false);
+        assert!(!m.halted[1].load(SeqCst), "halted after run() returned");
+        m.done.store(true, SeqCst);
+        t.join().unwrap();
+        let late = m.cs.was_late(1, 1);
+        let held = matches!(hows[1], How::Ipi | How::Nmi) || late;
+        assert_eq!(out.late, u32::from(late));
+        assert_eq!(m.resumes[1].load(SeqCst), u32::from(held));
+        assert_eq!(m.unclaimed_nmis.load(SeqCst), 0);
+        assert_eq!(m.late_spins.load(SeqCst), 0, "waited after run() returned");
+        if hows[1] == How::Ipi {
+            if m.window_nmis[1].load(SeqCst) > 0 {
+                WINDOW.fetch_add(1, Relaxed);
+            } else if m.halts[1].load(SeqCst) > 0 {
+                WOKEN.fetch_add(1, Relaxed);
+            } else {
+                NO_HALT.fetch_add(1, Relaxed);
+            }
+        }
+    });
+    let (w, h, n) = (
+        WINDOW.load(Relaxed),
+        WOKEN.load(Relaxed),
+        NO_HALT.load(Relaxed),
+    );
+    assert!(w > 0, "no NMI between the comparison and the halt");
+    assert!(
+        h > 0 && n > 0,
+        "window {w}, woken from the halt {h}, no halt {n}"
+    );
+}
+
+/// Property (halted hold, nested stay-stopped request): a nested
+/// stay-stopped request from the monarch's callback reaches a halted
+/// slave. The callback waits until the slave is halted before it makes the
+/// request, or not (the request then races the slave's last check before
+/// it halts). The slave runs the nested step exactly once, before the
+/// nested callback (which reads its "done" cell: loom checks that the
+/// write happened-before), then parks; the nested call returns `Ok`; every
+/// NMI is claimed. Preemption bound 3.
+#[test]
+fn nested_stay_request_reaches_a_halted_slave() {
+    for wait in [true, false] {
+        static SERVED: AtomicUsize = AtomicUsize::new(0);
+        SERVED.store(0, Relaxed);
+        builder(3).check(move || {
+            let m = LoomMachine::with_cpufn(2, halting(false));
+            let slave = LoomCpu::new(&m, 1);
+            let t = thread::spawn(move || slave.idle_until(|m| m.done.load(SeqCst)));
+            let cpu0 = LoomCpu::new(&m, 0);
+            cpu0.set_irqs_off(true);
+            m.caller_begin(0, 1);
+            let stay = Params {
+                nmi_wait_ns: 1000 * TICK_NS,
+                payload: LoomPayload {
+                    run: 2,
+                    caller: u32::MAX,
+                    hold: false,
+                },
+                ..params(2, 0, true)
+            };
+            let (out, (hows, nested)) =
+                m.cs.run(&cpu0, &params(1, 0, false), marker(0), |h| {
+                    let hows = check_held(&m, h, 0, 1);
+                    if wait && hows[1] == How::Ipi {
+                        wait_halted(&m, 1);
+                    }
+                    let nested = m.cs.run(&cpu0, &stay, marker(0), |h2| {
+                        assert_eq!(check_table(h2, 0), hows);
+                        if matches!(hows[1], How::Ipi | How::Nmi) {
+                            assert_eq!(m.cpufn_done(1), 2, "nested step not done");
+                        }
+                    });
+                    m.callback_done.store(1, SeqCst);
+                    (hows, nested.map(|(o, ())| o.generation))
+                })
+                .unwrap();
+            m.caller_end(0);
+            cpu0.set_irqs_off(false);
+            m.returned.store(1, SeqCst);
+            let late = m.cs.was_late(1, 1);
+            m.done.store(true, SeqCst);
+            t.join().unwrap();
+            assert_eq!((nested, out.generation), (Ok(1), 1));
+            let stops = m.stops[1].load(SeqCst);
+            if matches!(hows[1], How::Ipi | How::Nmi) {
+                assert_eq!(stops, 2, "outer and nested steps");
+                assert!(m.parked[1].load(SeqCst), "held slave not parked");
+                if hows[1] == How::Ipi && m.halts[1].load(SeqCst) > 0 {
+                    SERVED.fetch_add(1, Relaxed);
+                }
+            } else {
+                assert!(stops <= u32::from(late));
+                assert_eq!(m.parked[1].load(SeqCst), late);
+            }
+            assert_eq!(m.resumes[1].load(SeqCst), 0);
+            assert_eq!(m.unclaimed_nmis.load(SeqCst), 0);
+            assert_eq!(m.late_spins.load(SeqCst), 0);
+        });
+        assert!(
+            SERVED.load(Relaxed) > 0,
+            "no nested request reached a halted slave"
+        );
+    }
+}
+
+/// Property (halted hold): every wake-up NMI is claimed by `on_nmi`, also
+/// one that lands after its CPU left: the monarch saw the slave `sleeping`
+/// and sent the NMI, but the slave saw the release in its last check and
+/// left; the NMI then reaches it in its idle loop (which takes it before
+/// the model ends). The count of NMIs not claimed must be 0; the
+/// late-landing case must be reached. Preemption bound 3.
+#[test]
+fn every_wakeup_nmi_is_claimed() {
+    static AFTER_LEFT: AtomicUsize = AtomicUsize::new(0);
+    builder(3).check(|| {
+        let m = LoomMachine::with_cpufn(2, halting(true));
+        let slave = LoomCpu::new(&m, 1);
+        let t = thread::spawn(move || {
+            slave.idle_until(|m| m.done.load(SeqCst));
+            slave.poll();
+        });
+        let cpu0 = LoomCpu::new(&m, 0);
+        let (out, hows) = monarch(&cpu0, 1, false);
+        m.done.store(true, SeqCst);
+        t.join().unwrap();
+        check_stops(&m, &[(hows[1], &out)]);
+        assert_eq!(m.unclaimed_nmis.load(SeqCst), 0);
+        assert_eq!(m.late_spins.load(SeqCst), 0);
+        if m.idle_nmis[1].load(SeqCst) > 0 && out.escalated == 0 {
+            // Only a wake-up NMI can have reached the idle loop.
+            AFTER_LEFT.fetch_add(1, Relaxed);
+        }
+    });
+    assert!(
+        AFTER_LEFT.load(Relaxed) > 0,
+        "no wake-up NMI landed after its CPU left"
+    );
+}
