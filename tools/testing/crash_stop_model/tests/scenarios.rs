@@ -478,3 +478,134 @@ fn run_from_an_nmi_on_a_held_cpu_is_nested() {
     assert_eq!((r.resumes[1], r.resumes[2], r.late_spins), (1, 1, 0));
     m.stop();
 }
+
+/// Checks the halted hold of one episode whose monarch's callback waited
+/// until every slave stopped by IPI or as a caller was halted: each of them
+/// halted and was sent a wake-up NMI, slaves stopped by NMI never halted
+/// (they spin, in NMI context), and every NMI was claimed.
+fn check_halted(r: &Report, table: &[How]) {
+    for (i, how) in table.iter().enumerate() {
+        match how {
+            How::Ipi | How::Caller => {
+                assert!(r.halts[i] >= 1, "cpu {i} ({how:?}) never halted: {r:?}");
+                assert!(r.wake_nmis_sent[i] >= 1, "cpu {i} ({how:?}) never woken");
+            }
+            How::Nmi => assert_eq!(r.halts[i], 0, "cpu {i} halted in NMI context"),
+            _ => {}
+        }
+    }
+    assert_eq!(r.unclaimed_nmis.iter().sum::<u32>(), 0, "unclaimed NMIs");
+}
+
+/// Halted hold (issue 10): on 32 CPUs, mostly idle (stopped by the IPI), a
+/// few with interrupts off (stopped by NMI: they spin), with one to three
+/// concurrent callers (the losers halt as `Caller`), the monarch's callback
+/// waits until every IPI-stopped slave and losing caller is halted, so the
+/// release must wake each of them with an NMI. Twelve resuming episodes,
+/// then a stay-stopped one (a `stay` call, or a nested stay-stopped request
+/// from the callback: the request wakes them, then the release) that parks
+/// them, on four
+/// machines; every episode passes the invariants of the stress test, and
+/// every NMI is claimed. Then the same without the wait, with a 30 us
+/// window between the comparison and the halt, so that the release races
+/// the slaves' last checks (the wake-up NMIs that land in the window are
+/// counted, not required).
+#[test]
+fn halted_slaves_are_woken_for_resume_and_stay() {
+    use Mode::*;
+    let n = 32;
+    let (mut windows, mut halts) = (0, 0);
+    for round in 0..6u64 {
+        let racing = round >= 4;
+        let m = Machine::start(n, 100 + round);
+        m.set_callback_waits_for_halts(!racing);
+        m.set_halt_window_us(if racing { 30 } else { 0 });
+        let mut gen = 0;
+        for i in 0..13u32 {
+            let last = i == 12;
+            let modes: Vec<Mode> = (0..n as u32)
+                .map(|c| if (c + i) % 7 == 3 { IrqsOff } else { Idle })
+                .collect();
+            let callers: Vec<u32> = (0..1 + i % 3)
+                .map(|k| (i * 5 + k * 11) % n as u32)
+                .filter(|&c| modes[c as usize] == Idle)
+                .collect();
+            let callers = if callers.is_empty() { vec![0] } else { callers };
+            let nested = last && round % 2 == 1;
+            let mut ep = episode(&modes, &callers, 10, 10, last && !nested);
+            ep.nested_stay = nested;
+            let before = parked(&m);
+            let r = run_within(&m, &ep, 30);
+            gen = check(&m, &ep, &before, gen, &r)
+                .unwrap_or_else(|e| panic!("round {round} episode {i}: {e}\n{r:?}"));
+            let held = r.results.iter().find_map(|(_, c)| c.held.as_ref()).unwrap();
+            let table: Vec<How> = held.table.iter().map(|(h, _)| *h).collect();
+            if racing {
+                assert_eq!(r.unclaimed_nmis.iter().sum::<u32>(), 0, "unclaimed NMIs");
+            } else {
+                check_halted(&r, &table);
+            }
+            windows += r.window_nmis.iter().sum::<u32>();
+            halts += r.halts.iter().sum::<u32>();
+            if last {
+                for (c, how) in table.iter().enumerate() {
+                    let want = matches!(how, How::Ipi | How::Nmi | How::Caller);
+                    assert_eq!(m.parked(c as u32), want, "cpu {c} ({how:?}) parked");
+                }
+            }
+        }
+        m.stop();
+    }
+    println!("halts {halts}, wake-up NMIs taken in the window {windows}");
+}
+
+/// Halted hold with a monarch that crashes in its callback: the callback
+/// waits until every IPI-stopped slave and the losing caller are halted,
+/// then crashes: the die path calls `abort_on_crash()`, which resumes the
+/// slaves, and the monarch never comes back. Every slave wakes (each
+/// halted one was sent a wake-up NMI) and resumes, the losing caller
+/// returns `Busy`, every NMI is claimed. Five machines of 16 CPUs.
+#[test]
+fn monarch_crash_in_callback_wakes_the_halted_slaves() {
+    use Mode::*;
+    let n = 16;
+    for round in 0..5u64 {
+        let m = Machine::start(n, 200 + round);
+        m.set_callback_waits_for_halts(true);
+        let callers = [0, 9];
+        for &c in &callers {
+            m.set_crash_in_callback(c);
+        }
+        let modes: Vec<Mode> = (0..n)
+            .map(|c| if c % 5 == 2 { IrqsOff } else { Idle })
+            .collect();
+        let ep = episode(&modes, &callers, 10, 10, false);
+        let r = run_within(&m, &ep, 30);
+        let monarch = *callers.iter().find(|&&c| m.is_crashed(c)).unwrap();
+        assert_eq!(m.crashed_result(monarch), Some(true), "abort_on_crash()");
+        assert_eq!(m.cs.monarch(), None);
+        let gen = m.cs.generation();
+        let table: Vec<How> = (0..n as u32).map(|c| m.cs.how(c, gen)).collect();
+        assert_eq!(table[monarch as usize], How::Monarch);
+        check_halted(&r, &table);
+        for (c, how) in table.iter().enumerate() {
+            if c as u32 == monarch {
+                continue;
+            }
+            let want = if callers.contains(&(c as u32)) {
+                How::Caller
+            } else if modes[c] == IrqsOff {
+                How::Nmi
+            } else {
+                How::Ipi
+            };
+            assert_eq!(*how, want, "cpu {c}");
+            assert_eq!(r.resumes[c], 1, "cpu {c} ({how:?}) did not resume");
+            assert!(!m.parked(c as u32));
+        }
+        let losers: Vec<_> = r.results.iter().map(|(c, res)| (*c, res.res)).collect();
+        let loser = callers.iter().find(|&&c| c != monarch).unwrap();
+        assert_eq!(losers, [(*loser, Err(Error::Busy))]);
+        m.stop();
+    }
+}
