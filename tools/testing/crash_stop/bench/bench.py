@@ -47,10 +47,15 @@ QUANTITIES = [
     ("hold_all", "hold-all: round trip"),
     ("crash_stop_gather", "crash_stop(): gather"),
     ("crash_stop", "crash_stop(): round trip"),
+    ("crash_stop_spin_gather", "crash_stop(), spinning hold (crash_stop.halt=0): gather"),
+    ("crash_stop_spin", "crash_stop(), spinning hold: round trip"),
     ("crash_stop_nmi_gather", "crash_stop(), IRQ-off spinner: gather after the NMI escalation"),
     ("crash_stop_nmi", "crash_stop(), IRQ-off spinner: round trip after the escalation"),
 ]
 REFERENCE = QUANTITIES[0][0]
+# The windows of the hold measurement (guest.sh): idle, every CPU held by
+# crash_stop (IPI-stopped CPUs halted), and held with crash_stop.halt=0.
+HOLD_STATES = ("idle", "held", "held_spin")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -215,14 +220,15 @@ def load_line(outdir):
     return "host load average (1 min) %.1f–%.1f during the run" % (min(vals), max(vals))
 
 
-def hold_monarch(vmdir):
-    """The monarch CPU of the hold (its BENCH_HOLD_LAST line), or None."""
+def hold_monarch(vmdir, state):
+    """The monarch CPU of the hold STATE (its "BENCH_HOLD_LAST STATE" line),
+    or None."""
     try:
         with open(os.path.join(vmdir, "results.log"), "rb") as f:
             for raw in f:
-                m = re.search(rb"^BENCH_HOLD_LAST .*\bmonarch=(\d+)", raw)
-                if m:
-                    return int(m.group(1))
+                m = re.search(rb"^BENCH_HOLD_LAST (\S+) .*\bmonarch=(\d+)", raw)
+                if m and m.group(1).decode() == state:
+                    return int(m.group(2))
     except OSError:
         pass
     return None
@@ -243,9 +249,9 @@ def hold_report(vmdir):
                 tid, comm, t = item.rsplit(":", 2)
                 per[tid] = (comm, int(t))
             marks[name] = (float(guest), float(host), int(total), per)
-    monarch = hold_monarch(vmdir)
     out = []
-    for state in ("idle", "held"):
+    for state in HOLD_STATES:
+        monarch = hold_monarch(vmdir, state)
         b, e = marks.get(state + "_begin"), marks.get(state + "_end")
         if not b or not e:
             continue
@@ -260,7 +266,7 @@ def hold_report(vmdir):
         # QEMU names its vCPU threads "CPU N/TCG" (-name debug-threads=on).
         vcpu = cores(lambda c: c.startswith("CPU_"))
         mon = None
-        if state == "held" and monarch is not None:
+        if monarch is not None:
             mon = cores(lambda c: c.split("/")[0] == "CPU_%d" % monarch)
         out.append((state, wall, e[0] - b[0], (e[2] - b[2]) / CLK_TCK,
                     (e[2] - b[2]) / CLK_TCK / wall, vcpu, mon))
@@ -294,7 +300,7 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
                     w.writerow([n, q, r["min"], r["median"], r["p90"], r["max"], r["rounds"]])
 
     ok = 0
-    hold_states = ("idle", "held") if hold_smp else ()
+    hold_states = HOLD_STATES if hold_smp else ()
     total = len(counts) * len(QUANTITIES) + len(hold_states)
     with open(os.path.join(outdir, "check.tap"), "w") as f:
         f.write("1..%d\n" % total)

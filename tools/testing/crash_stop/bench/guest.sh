@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The guest side of scripts/bench.sh: load crash_stop_bench.ko and run
-# every mechanism; optionally hold every CPU for HOLD_S seconds with
-# crash_stop, and stay idle as long, for the host's CPU-time measurement.
+# every mechanism (crash_stop twice: IPI-stopped CPUs held halted, the
+# default, and spinning, crash_stop.halt=0); optionally stay idle for
+# HOLD_S seconds, then hold every CPU as long with crash_stop, halted and
+# spinning, for the host's CPU-time measurement.
 # scripts/bench.sh puts the settings in /bench/settings (ROUNDS, IPI_MS,
 # HOLD_S, SPIN_MS).  Lines for the host, on the results port:
 #
@@ -46,6 +48,18 @@ run nmi_ack
 run stop_machine
 run hold_all
 run crash_stop
+# The same with the spinning hold (crash_stop.halt=0), in the same boot.
+HALT=/sys/module/crash_stop/parameters/halt
+if [ -w $HALT ]; then
+	echo 0 >$HALT
+	echo "BENCH_PROGRESS crash_stop_spin"
+	run crash_stop >/tmp/spin.out
+	sed -n -e 's/^\(BENCH_RESULT mech=crash_stop\)\(_gather\)* /\1_spin\2 /p' \
+		/tmp/spin.out
+	echo 1 >$HALT
+else
+	err "no $HALT: the kernel has no halted hold"
+fi
 
 # The NMI path: the last CPU spins with interrupts off.
 if echo "cpu=$((ncpu - 1)) irqs=off ms=$SPIN_MS" >$CS/spin; then
@@ -60,11 +74,15 @@ if [ "$HOLD_S" -gt 0 ]; then
 	mark idle_begin
 	sleep "$HOLD_S"
 	mark idle_end
-	echo "BENCH_PROGRESS held ${HOLD_S} s"
-	mark held_begin
-	echo "hold_ms=$((HOLD_S * 1000))" >$CS/stop || err "the hold failed"
-	mark held_end
-	head -n 1 $CS/last | sed 's/^/BENCH_HOLD_LAST /'
+	for state in held held_spin; do
+		[ $state = held_spin ] && { echo 0 >$HALT || err "cannot set $HALT"; }
+		echo "BENCH_PROGRESS $state ${HOLD_S} s"
+		mark ${state}_begin
+		echo "hold_ms=$((HOLD_S * 1000))" >$CS/stop || err "the hold failed"
+		mark ${state}_end
+		head -n 1 $CS/last | sed "s/^/BENCH_HOLD_LAST $state /"
+	done
+	echo 1 >$HALT
 fi
 
 rmmod crash_stop_bench || err "rmmod crash_stop_bench failed"

@@ -1142,8 +1142,8 @@ static int test_poke(void)
 	return fails ? KSFT_FAIL : KSFT_PASS;
 }
 
-/* The per-CPU CSP counts of /proc/interrupts, by CPU; -1 if absent. */
-static int read_csp(long long *count)
+/* The per-CPU counts of the /proc/interrupts line @label, by CPU. */
+static int read_irq_line(const char *label, long long *count)
 {
 	char *buf = cs_read_file("/proc/interrupts"), *line, *save = NULL;
 	int col2cpu[CS_MAX_CPUS], ncol = 0, cpu, ret = -1;
@@ -1162,9 +1162,9 @@ static int read_csp(long long *count)
 
 		while (*p == ' ')
 			p++;
-		if (strncmp(p, "CSP:", 4))
+		if (strncmp(p, label, strlen(label)))
 			continue;
-		p += 4;
+		p += strlen(label);
 		for (col = 0; col < ncol; col++) {
 			long long v = strtoll(p, &end, 10);
 
@@ -1177,6 +1177,12 @@ static int read_csp(long long *count)
 	}
 	free(buf);
 	return ret;
+}
+
+/* The per-CPU CSP counts of /proc/interrupts, by CPU; -1 if absent. */
+static int read_csp(long long *count)
+{
+	return read_irq_line("CSP:", count);
 }
 
 /* 16: the crash_stop IPI is counted in /proc/interrupts ("CSP"). */
@@ -1200,6 +1206,58 @@ static int test_interrupts(void)
 	return fails ? KSFT_FAIL : KSFT_PASS;
 }
 
+/*
+ * One stop of every CPU by IPI (no escalation) with crash_stop.halt=@halt;
+ * fails unless each CPU stopped by the IPI took exactly @want NMIs: the
+ * one wake-up NMI of its halted hold, or none when it spins.
+ */
+static int halt_round(int halt, long long want)
+{
+	static long long before[CS_MAX_CPUS], after[CS_MAX_CPUS];
+	int cpu, fails = 0, n = 0;
+
+	if (cs_write_str(CS_PARAMS "/halt", halt ? "1" : "0"))
+		return check(0, "cannot write %s/halt", CS_PARAMS);
+	fails += check(read_irq_line("NMI:", before) == 0, "no NMI line in /proc/interrupts");
+	fails += stop_all_ipi("ipi_ms=2000 hold_ms=200");
+	fails += check(read_irq_line("NMI:", after) == 0, "no NMI line in /proc/interrupts");
+	if (fails)
+		return fails;
+	for (cpu = 0; cpu < last.nr_rows; cpu++) {
+		if (strcmp(last.row[cpu].how, "ipi"))
+			continue;
+		n++;
+		fails += check(after[cpu] - before[cpu] == want,
+			       "halt=%d: cpu %d stopped by IPI took %lld NMIs, expected %lld",
+			       halt, cpu, after[cpu] - before[cpu], want);
+	}
+	printf("# halt=%d: %d CPUs stopped by IPI, %s\n", halt, n,
+	       fails ? "NMI counts wrong" : "NMI counts as expected");
+	return fails + check(n > 0, "halt=%d: no CPU was stopped by IPI", halt);
+}
+
+/*
+ * 18: held CPUs stopped by the IPI wait halted and are woken by exactly one
+ * NMI each (crash_stop.halt=1, the default), or spin and take none
+ * (crash_stop.halt=0); no NMI is reported as unknown.
+ */
+static int test_halt(void)
+{
+	int fails = 0;
+
+	if (nr_online < 2)
+		return skip("needs 2 online CPUs");
+	if (access(CS_PARAMS "/halt", W_OK))
+		return skip("no %s/halt", CS_PARAMS);
+	cs_dmesg_clear();
+	fails += halt_round(1, 1);
+	fails += halt_round(0, 0);
+	fails += halt_round(1, 1);
+	fails += check(!cs_dmesg_grep("unknown reason", NULL, "unknown NMI"),
+		       "an NMI was reported as unknown");
+	return fails ? KSFT_FAIL : KSFT_PASS;
+}
+
 /* 17: the NMI path is on the kprobe blacklist. */
 static int test_nokprobe(void)
 {
@@ -1209,6 +1267,8 @@ static int test_nokprobe(void)
 		"crash_stop_arch_send_nmi", "crash_stop_arch_park",
 		"crash_stop_arch_regs_irqs_off", "crash_stop_arch_regs_user",
 		"crash_stop_task_info", "crash_stop_cpu_resumed",
+		"crash_stop_arch_halt_while", "crash_stop_arch_may_halt",
+		"crash_stop_halt_enabled",
 	};
 	char *list = cs_read_file("/sys/kernel/debug/kprobes/blacklist");
 	unsigned int i;
@@ -1261,6 +1321,7 @@ static const struct {
 	{ "handoff", test_handoff, QUICK },
 	{ "late", test_late, QUICK },
 	{ "monarch_regs", test_monarch_regs, QUICK },
+	{ "halt", test_halt, QUICK },
 	{ "poke", test_poke, QUICK },
 	{ "interrupts", test_interrupts, QUICK },
 	{ "nokprobe", test_nokprobe, QUICK },
