@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# kgdb.sh [CASE...]   ("make kgdb")
+# kgdb.sh [CASE...]   ("make kgdb": every case, a boot each)
+# kgdb.sh --short      (the kgdb phase of "make test"; also KGDB_SET=short)
 #
 # kgdb and kdb rounding the CPUs up through crash_stop: boot
 # build/out/bzImage in QEMU (TCG, 4 vCPUs, 512 MiB) with the debugger on a
@@ -14,6 +15,13 @@
 # "# timeout: S" and "# ab: 1": the case runs twice, CASE on the kernel's
 # default path and CASE-upstream with crash_stop.kgdb=0 (the upstream NMI
 # roundup).  With CASE arguments, only those run.
+#
+# --short runs the cases the issue requires in one boot per roundup
+# (tools/testing/crash_stop/kgdb/short.sh: kgdbts, gdb, kdb, wedge,
+# stop30 (crash_stop path only), kdb-ss; boots build/vm/kgdb-short/ and
+# kgdb-short-upstream/), each a segment of the boot with its scenario's
+# client lines, split into the same per-case directories and checked the
+# same way; the kgdbts-F and kgdbts-S cases run only in the full set.
 #
 # Per case:
 #   build/vm/kgdb-CASE/  console.log, console.ts (host-timestamped),
@@ -33,8 +41,9 @@
 #
 # Environment: OUT_DIR (default build/out; copied to build/kgdb/kernel/ at
 # the start, the runs use the copy), KGDB_TIMEOUT (seconds per boot,
-# default 420; a case's "# timeout:" wins), VMLINUX (for gdb; default
-# OUT_DIR/vmlinux, else the kernel build directory's).
+# default 420; a case's "# timeout:" wins), KGDB_SHORT_TIMEOUT (seconds
+# per boot of --short, default 600), KGDB_SET (full or short), VMLINUX
+# (for gdb; default OUT_DIR/vmlinux, else the kernel build directory's).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -51,12 +60,25 @@ KERNEL=$OUT_DIR/bzImage
 SYSTEM_MAP=$OUT_DIR/System.map
 KG_OUT=$CS_BUILD/vm/kgdb
 KG_TIMEOUT=${KGDB_TIMEOUT:-420}
+KG_SHORT_TIMEOUT=${KGDB_SHORT_TIMEOUT:-600}
+KG_SET=${KGDB_SET:-full}
+SHORT=$KG_SRC/short.sh
 BASE_APPEND="kunit.enable=0"
 # The issue's order: gdb, kdb, kgdbts, the wedged CPU, the long stop.
 ORDER=(gdb kdb kdb-ss kgdbts kgdbts-F kgdbts-S wedge stop30)
 
 [[ $KG_TIMEOUT =~ ^[1-9][0-9]{1,4}$ ]] ||
 	die "KGDB_TIMEOUT=$KG_TIMEOUT is not a number of seconds"
+[[ $KG_SHORT_TIMEOUT =~ ^[1-9][0-9]{1,4}$ ]] ||
+	die "KGDB_SHORT_TIMEOUT=$KG_SHORT_TIMEOUT is not a number of seconds"
+if [[ ${1:-} == --short ]]; then
+	KG_SET=short
+	shift
+elif [[ ${1:-} == --full ]]; then
+	KG_SET=full
+	shift
+fi
+[[ $KG_SET == full || $KG_SET == short ]] || die "KGDB_SET=$KG_SET: full or short"
 
 rel() { echo "${1#"$CS_ROOT"/}"; }
 
@@ -143,32 +165,43 @@ build_extra() {
 
 # ---- stage 2..: one QEMU run per case -----------------------------------
 
-run_case() {
+# seg_spec NAME CASE: vm.py's --seg for case CASE (NAME, or NAME-upstream)
+# run as segment NAME, from scenarios/NAME.sh's client lines.
+seg_spec() {
+	local f=$KG_SRC/scenarios/$1.sh
+	[[ -f $f ]] || die "no kgdb scenario $(rel "$f")"
+	printf '%s|%s|%s|%s|%s' "$1" "$CS_BUILD/vm/kgdb-$2" "$(scenario_opt "$f" client none)" \
+		"$(scenario_opt "$f" kdb_timeout 90)" "$(scenario_opt "$f" kdb "")"
+}
+
+# run_boot BOOT SCRIPT APPEND TIMEOUT SEGSPEC...: one QEMU boot of guest
+# SCRIPT in build/vm/kgdb-BOOT/, the cases as vm.py --seg.
+run_boot() {
 	require_cmds qemu-system-x86_64 python3 gdb timeout
-	local name=$1 script=$2 append=$3
-	local dir=$CS_BUILD/vm/kgdb-$name client kdb timeout vml=""
-	client=$(scenario_opt "$script" client none)
-	kdb=$(scenario_opt "$script" kdb "")
-	timeout=$(scenario_opt "$script" timeout "$KG_TIMEOUT")
-	local cmdt
-	cmdt=$(scenario_opt "$script" kdb_timeout 90)
+	local name=$1 script=$2 append=$3 timeout=$4
+	shift 4
+	local dir=$CS_BUILD/vm/kgdb-$name vml=$OUT_DIR/vmlinux spec segargs=() clients=""
 	rm -rf "$dir"
+	for spec in "$@"; do
+		IFS='|' read -r _ sdir client _ <<<"$spec"
+		rm -rf "$sdir"
+		segargs+=(--seg "$spec")
+		clients+=" $client"
+	done
 	mkdir -p "$dir"
 	EXTRA_DIR=$KG_BUILD/extra "$CS_ROOT/scripts/mkinitramfs.sh" "$script" \
 		"$dir/initramfs.cpio.gz"
-	if [[ $client == gdb ]]; then
-		vml=$OUT_DIR/vmlinux
+	if [[ $clients == *gdb* ]]; then
 		[[ -f $vml ]] || die "no vmlinux for gdb ($(rel "$(find_vmlinux)")); set VMLINUX="
 	fi
-	echo "qemu: 4 vCPUs, 512 MiB, timeout $timeout s, client $client: $BASE_APPEND${append:+ $append}"
+	echo "qemu: 4 vCPUs, 512 MiB, timeout $timeout s, clients$clients: $BASE_APPEND${append:+ $append}"
 	local rc try retried=""
 	for try in 1 2; do
 		rc=0
 		timeout -k 10 $((timeout + 60)) python3 "$KG_SRC/vm.py" --dir "$dir" \
 			--kernel "$KERNEL" --initrd "$dir/initramfs.cpio.gz" \
 			--append "$BASE_APPEND${append:+ $append}" --timeout "$timeout" \
-			--client "$client" --kdb "$kdb" --vmlinux "$vml" \
-			--cmd-timeout "$cmdt" || rc=$?
+			--vmlinux "$vml" "${segargs[@]}" || rc=$?
 		# A guest that hangs in early boot (before the case began: TCG on
 		# a crowded host) boots once more.
 		grep -q '^problem=the guest did not boot' "$dir/times.txt" 2>/dev/null || break
@@ -176,13 +209,16 @@ run_case() {
 	done
 	echo "---- results.log ----"
 	tr -d '\r' <"$dir/results.log" 2>/dev/null || true
-	[[ ! -f $dir/gdb.log ]] || { echo "---- gdb.log (head) ----"; head -n 12 "$dir/gdb.log"; }
-	local b2p problem what=()
-	b2p=$(sed -n 's/^break_to_prompt=//p' "$dir/times.txt" 2>/dev/null || true)
-	problem=$(sed -n 's/^problem=//p' "$dir/times.txt" 2>/dev/null | head -n1)
-	[[ -z $b2p ]] || what+=("break-in to prompt $b2p s")
-	[[ $client != none ]] || what+=("kgdbts $(sed -n 's/^KGDBTS_WRITE //p' "$dir/results.log" | tr -d '\r')")
-	[[ -z $problem ]] || what+=("$problem")
+	local what=() sname sdir b2p problem
+	for spec in "$@"; do
+		IFS='|' read -r sname sdir _ <<<"$spec"
+		[[ ! -f $sdir/gdb.log ]] || { echo "---- $sname: gdb.log (head) ----"; head -n 30 "$sdir/gdb.log"; }
+		b2p=$(sed -n 's/^break_to_prompt=//p' "$sdir/times.txt" 2>/dev/null || true)
+		problem=$(sed -n 's/^problem=//p' "$sdir/times.txt" 2>/dev/null | head -n1)
+		[[ -z $b2p ]] || what+=("${sname}: break-in to prompt $b2p s")
+		[[ $sname != kgdbts* ]] || what+=("kgdbts $(sed -n 's/^KGDBTS_WRITE //p' "$sdir/results.log" 2>/dev/null | tr -d '\r')")
+		[[ -z $problem ]] || what+=("$sname: $problem")
+	done
 	[[ -z $retried ]] || what+=("$retried")
 	local joined
 	joined=$(printf '%s; ' "${what[@]}")
@@ -191,7 +227,7 @@ run_case() {
 	# with the upstream run); the stage fails when the run itself did not
 	# happen.
 	[[ -s $dir/console.log && -f $dir/times.txt ]] || return 1
-	((rc == 0)) || [[ -n $problem ]]
+	((rc == 0)) || grep -q '^problem=' "$dir/times.txt"
 }
 
 # ---- the checks and the A/B table ----------------------------------------
@@ -237,34 +273,60 @@ ab_table() {
 
 # ---- main -----------------------------------------------------------------
 
-list_cases
-if (($# > 0)); then
-	sel=()
-	for want in "$@"; do
-		found=0
-		for c in "${CASES[@]}"; do
-			if [[ ${c%%|*} == "$want" ]]; then
-				sel+=("$c")
-				found=1
-			fi
-		done
-		((found)) || die "no kgdb case '$want' (cases: $(printf '%s ' "${CASES[@]%%|*}"))"
-	done
-	CASES=("${sel[@]}")
-fi
-((${#CASES[@]})) || die "no kgdb scenario in $(rel "$KG_SRC")/scenarios"
-
 mkdir -p "$KG_OUT"
-total=$((1 + ${#CASES[@]}))
-stage 1 "$total" "kgdb: the kernel's copy, static kgdb_load, the guest's /kgdb" kgdb-extra build_extra
-i=1 RAN=()
-for c in "${CASES[@]}"; do
-	IFS='|' read -r name script append <<<"$c"
-	i=$((i + 1))
-	RAN+=("$name")
-	try_stage "$i" "$total" "kgdb case $name ($(scenario_opt "$script" client none)${append:+; $append})" \
-		"kgdb-$name" run_case "$name" "$script" "$append"
-done
+RAN=()
+if [[ $KG_SET == short ]]; then
+	(($# == 0)) || die "--short runs its fixed set (no CASE arguments)"
+	[[ -f $SHORT ]] || die "no $(rel "$SHORT")"
+	stage 1 3 "kgdb: the kernel's copy, static kgdb_load, the guest's /kgdb" kgdb-extra build_extra
+	i=1
+	for boot in short short-upstream; do
+		i=$((i + 1))
+		if [[ $boot == short ]]; then
+			segs=$(scenario_opt "$SHORT" segments "") suffix="" app=""
+		else
+			segs=$(scenario_opt "$SHORT" upstream "") suffix=-upstream app="crash_stop.kgdb=0 "
+		fi
+		specs=()
+		for s in $segs; do
+			specs+=("$(seg_spec "$s" "$s$suffix")")
+			RAN+=("$s$suffix")
+		done
+		try_stage "$i" 3 "kgdb: one boot$suffix, cases $segs (${app:-crash_stop.kgdb=1 }one after the other)" \
+			"kgdb-$boot" run_boot "$boot" "$SHORT" "${app}kgdb_test.segs=${segs// /,}" \
+			"$KG_SHORT_TIMEOUT" "${specs[@]}"
+	done
+else
+	list_cases
+	if (($# > 0)); then
+		sel=()
+		for want in "$@"; do
+			found=0
+			for c in "${CASES[@]}"; do
+				if [[ ${c%%|*} == "$want" ]]; then
+					sel+=("$c")
+					found=1
+				fi
+			done
+			((found)) || die "no kgdb case '$want' (cases: $(printf '%s ' "${CASES[@]%%|*}"))"
+		done
+		CASES=("${sel[@]}")
+	fi
+	((${#CASES[@]})) || die "no kgdb scenario in $(rel "$KG_SRC")/scenarios"
+
+	total=$((1 + ${#CASES[@]}))
+	stage 1 "$total" "kgdb: the kernel's copy, static kgdb_load, the guest's /kgdb" kgdb-extra build_extra
+	i=1
+	for c in "${CASES[@]}"; do
+		IFS='|' read -r name script append <<<"$c"
+		i=$((i + 1))
+		RAN+=("$name")
+		try_stage "$i" "$total" "kgdb case $name ($(scenario_opt "$script" client none)${append:+; $append})" \
+			"kgdb-$name" run_boot "$name" "$script" "$append" \
+			"$(scenario_opt "$script" timeout "$KG_TIMEOUT")" \
+			"$(seg_spec "$(basename "$script" .sh)" "$name")"
+	done
+fi
 
 rm -rf "$KG_OUT/rows" "$KG_OUT/kgdbts.log"
 mkdir -p "$KG_OUT/rows"

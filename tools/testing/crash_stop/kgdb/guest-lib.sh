@@ -14,7 +14,9 @@
 
 CS_DBG=/sys/kernel/debug/crash_stop
 KG_LOAD=/tmp/kgdb_load.table
+KG_LOAD2=/tmp/kgdb_load2.table
 KG_SPINNING=""
+KG_SEG=""
 KG_SPIN_MS=${KG_SPIN_MS:-120000}
 KG_SETTLE=${KG_SETTLE:-5}
 
@@ -51,6 +53,63 @@ kg_cpu() {
 kg_loads() {
 	/kgdb/kgdb_load start $KG_LOAD "$@" || kg_fail "kgdb_load start $* failed"
 	echo "KGDB_LOADS_ON $*"
+}
+
+# kg_loads2 CPU... / kg_loads2_stop: more busy loops, in a second table,
+# that a boot with several segments stops halfway (a CPU idle from then).
+kg_loads2() {
+	/kgdb/kgdb_load start $KG_LOAD2 "$@" || kg_fail "kgdb_load start $* failed"
+	echo "KGDB_LOADS2_ON $*"
+}
+kg_loads2_stop() {
+	[ -f $KG_LOAD2 ] && /kgdb/kgdb_load stop $KG_LOAD2
+	rm -f $KG_LOAD2
+	echo "KGDB_LOADS2_OFF"
+}
+
+# kg_loads_check KEY: "KEY ok|stuck cpuN=+DELTA ..." of every busy loop
+# (both tables) over one second.
+kg_loads_check() {
+	st=ok
+	if [ -f $KG_LOAD2 ]; then
+		/kgdb/kgdb_load check $KG_LOAD2 1000 >/tmp/kgdb_load2.out &
+		p2=$!
+	fi
+	out=$(/kgdb/kgdb_load check $KG_LOAD 1000) || st=stuck
+	if [ -f $KG_LOAD2 ]; then
+		wait $p2 || st=stuck
+		out="$out $(cat /tmp/kgdb_load2.out)"
+	fi
+	echo "$1 $st $out"
+}
+
+# kg_seg NAME: a case begins (a boot runs one or more: kgdb.sh --short);
+# the host drives the debugger for it and splits the logs at the
+# markers, on the results port and on the console.
+kg_seg() {
+	KG_SEG=$1
+	echo "KGDB_SEG $1"
+	echo "kgdb-test: KGDB_SEG $1" >/dev/kmsg
+}
+
+# kg_seg_on NAME: whether this boot runs the case NAME: the host lists
+# them as kgdb_test.segs=A,B,... on the kernel command line (which the
+# kernel ignores); every case when absent.
+kg_seg_on() {
+	segs=$(sed -n 's/.*kgdb_test\.segs=\([^ ]*\).*/\1/p' /proc/cmdline)
+	[ -z "$segs" ] && return 0
+	case ",$segs," in
+	*",$1,"*) return 0 ;;
+	esac
+	return 1
+}
+
+# kg_kgdboc CONFIG: (re)configure kgdboc at run time ("" unregisters it:
+# kgdbts cannot register next to it).
+kg_kgdboc() {
+	echo "$1" >/sys/module/kgdboc/parameters/kgdboc ||
+		kg_fail "kgdboc=$1 failed"
+	echo "KGDB_KGDBOC $1"
 }
 
 # kg_spin CPU: a kthread spinning with interrupts off on CPU.
@@ -104,6 +163,36 @@ kg_break() {
 	echo "KGDB_RESUMED"
 }
 
+# kg_break_gdb: break in for gdb (kg_break), which lists the threads and
+# says "continue"; while gdb waits, the spinner ends and every busy loop
+# must count (KGDB_LOADS_CONTINUE); then break in again: gdb's continue
+# returns, gdb detaches.
+kg_break_gdb() {
+	kg_break
+	kg_spin_stop
+	kg_loads_check KGDB_LOADS_CONTINUE
+	kg_mark
+	echo g >/proc/sysrq-trigger
+	echo "KGDB_RESUMED"
+}
+
+# kg_to_kdb: kgdbts is a gdb client: after it, kgdb talks gdb's protocol
+# at the next break-in ("KGDB or $3#33 for KDB").  Break in once more: the
+# host says $3#33 (kdb's prompt must come back), then go.
+kg_to_kdb() {
+	echo "KGDB_TO_KDB"
+	/kgdb/kgdb_load drain
+	echo g >/proc/sysrq-trigger
+	echo "KGDB_RESUMED"
+}
+
+kg_spin_stop() {
+	if [ -n "$KG_SPINNING" ]; then
+		echo stop >$CS_DBG/spin
+		KG_SPINNING=""
+	fi
+}
+
 # kg_kgdbts CONFIG [fork|open]: run kgdbts with CONFIG at run time (the
 # write returns once the core tests are done).  With fork or open, the
 # repeated test (F or S) goes on after the write: fork or open in a loop
@@ -135,21 +224,22 @@ kg_kgdbts() {
 	echo "KGDBTS_REPEAT $2 rounds=$n unregistered=$done secs=$(($(date +%s) - t0))"
 }
 
-# kg_after: end the spinner, check that every busy loop counts, let
-# delayed warnings come, and report the kernel log since the break-in.
-kg_after() {
-	if [ -n "$KG_SPINNING" ]; then
-		echo stop >$CS_DBG/spin
-		KG_SPINNING=""
-	fi
+# kg_seg_end: the case is done: end the spinner, check that every busy
+# loop counts, let delayed warnings come (KG_SETTLE seconds), report the
+# kernel log since the case began, KGDB_SEG_END.
+kg_seg_end() {
+	kg_spin_stop
 	echo "KGDB_LOADS_AFTER $(/kgdb/kgdb_load read $KG_LOAD)"
-	if out=$(/kgdb/kgdb_load check $KG_LOAD 1000); then
-		echo "KGDB_LOADS_COUNT ok $out"
-	else
-		echo "KGDB_LOADS_COUNT stuck $out"
-	fi
+	kg_loads_check KGDB_LOADS_COUNT
 	sleep "$KG_SETTLE"
 	kg_klog
+	echo "KGDB_SEG_END $KG_SEG"
+	/kgdb/kgdb_load drain
+}
+
+# kg_after: the last case of the boot is done (kg_seg_end), the end.
+kg_after() {
+	kg_seg_end
 	kg_cleanup
 	kg_end
 }
@@ -170,10 +260,14 @@ kg_end() {
 # last roundup lines (the host checks the console, which has them all).
 kg_klog() {
 	dmesg >/tmp/dmesg.txt
-	awk '/sysrq: DEBUG|kgdbts:RUN/ { on = 1 } on' /tmp/dmesg.txt |
+	awk -v seg="kgdb-test: KGDB_SEG $KG_SEG" '
+		index($0, seg) { on = 1; next }
+		on == 1 && /sysrq: DEBUG|kgdbts:RUN/ { on = 2 }
+		on == 2' /tmp/dmesg.txt |
 		grep -E 'soft lockup|hard LOCKUP|rcu.*stall|self-detected stall|rcu: INFO|clocksource|timekeeping watchdog|NMI received for unknown reason|Timed out waiting for secondary CPUs|took too long|workqueue lockup|blocked for more than|BUG:|WARNING:|Oops|Kernel panic' |
 		sed 's/^/KGDB_KLOG /'
-	grep 'crash_stop: kgdb: ' /tmp/dmesg.txt >/tmp/cslines.txt
+	awk -v seg="kgdb-test: KGDB_SEG $KG_SEG" 'index($0, seg) { on = 1 } on' /tmp/dmesg.txt |
+		grep 'crash_stop: kgdb: ' >/tmp/cslines.txt
 	echo "KGDB_CSCOUNT $(wc -l </tmp/cslines.txt)"
 	tail -n 3 /tmp/cslines.txt | sed 's/^/KGDB_CSLINE /'
 	echo "KGDB_KLOG_END lines=$(wc -l </tmp/dmesg.txt)"
@@ -183,10 +277,8 @@ kg_cleanup() {
 	# The serial ports' interrupt counts on the console (printk writes
 	# them at once), for when the results port stalls.
 	grep -i 'ttyS' /proc/interrupts | sed 's/^/kgdb-test: irq /' >/dev/kmsg 2>/dev/null
-	if [ -n "$KG_SPINNING" ]; then
-		echo stop >$CS_DBG/spin
-		KG_SPINNING=""
-	fi
+	kg_spin_stop
 	[ -f $KG_LOAD ] && /kgdb/kgdb_load stop $KG_LOAD
+	[ -f $KG_LOAD2 ] && /kgdb/kgdb_load stop $KG_LOAD2
 	return 0
 }

@@ -3,7 +3,7 @@
 # ab: 1
 # client: kdb
 # kdb: set LINES 10000 | cpu | cpu 1 | rd | ss | rd | cpu 0 | go
-# kdb_timeout: 45
+# kdb_timeout: 10
 # append: kgdboc=ttyS2,115200
 #
 # kdb single step on a switched-to CPU: busy loops on CPUs 0, 2 and 3,
@@ -13,5 +13,6 @@
 . /kgdb/lib.sh
 kg_init "$0"
 kg_loads 0 2 3
+kg_seg kdb-ss
 kg_break
 kg_after

@@ -13,6 +13,7 @@
 . /kgdb/lib.sh
 kg_init "$0"
 kg_loads 0 2 3
+kg_seg kdb
 kg_spin 2
 kg_break
 kg_after

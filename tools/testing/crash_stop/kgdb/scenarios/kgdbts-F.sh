@@ -11,5 +11,6 @@
 . /kgdb/lib.sh
 kg_init "$0"
 kg_loads 0 1 2 3
+kg_seg kgdbts-F
 kg_kgdbts V1I100F100 fork
 kg_after

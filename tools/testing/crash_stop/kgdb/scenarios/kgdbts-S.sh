@@ -12,5 +12,6 @@
 . /kgdb/lib.sh
 kg_init "$0"
 kg_loads 0 1 2 3
+kg_seg kgdbts-S
 kg_kgdbts V1I100S1000 open
 kg_after

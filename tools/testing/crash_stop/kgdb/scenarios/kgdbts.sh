@@ -12,5 +12,6 @@
 . /kgdb/lib.sh
 kg_init "$0"
 kg_loads 0 1 2 3
+kg_seg kgdbts
 kg_kgdbts V1
 kg_after

@@ -11,6 +11,7 @@
 . /kgdb/lib.sh
 kg_init "$0"
 kg_loads 0 1 2 3
+kg_seg stop30
 kg_break
 KG_SETTLE=15
 kg_after
