@@ -174,10 +174,15 @@ static void hold_fn(void *info)
 {
 	unsigned long gen = (unsigned long)info;
 
+	/* Our arrival, for count_flag() on the monarch. */
 	smp_store_release(this_cpu_ptr(&hold_in), gen);
-	/* Until this round or a later one is released (a late arrival). */
+	/*
+	 * Until this round or a later one is released (a late arrival);
+	 * pairs with the release store of the monarch.
+	 */
 	while ((long)(smp_load_acquire(&hold_release) - gen) < 0)
 		cpu_relax();
+	/* We left, for count_flag() on the monarch. */
 	smp_store_release(this_cpu_ptr(&hold_out), gen);
 }
 

@@ -5,7 +5,9 @@
  * Load a capture kernel for kdump with kexec_file_load(2) and
  * KEXEC_FILE_ON_CRASH: the kernel runs it when the running kernel panics
  * (or crash_kexec() is called).  Debian's kexec binary is dynamically
- * linked; this one is built "gcc -static" for a busybox initramfs.
+ * linked; this one is built "gcc -static" for a busybox initramfs.  The
+ * running kernel needs CONFIG_KEXEC_FILE ("Function not implemented"
+ * otherwise).
  *
  * Exit status 0 when loaded (and prints "loaded"), 1 with one line naming
  * the failing step otherwise.
@@ -37,8 +39,6 @@ static int open_or_die(const char *what, const char *path)
 static const char *hint(int err)
 {
 	switch (err) {
-	case ENOSYS:
-		return " (kernel built without CONFIG_KEXEC_FILE)";
 	case EPERM:
 		return " (not root, kexec_load_disabled, or lockdown)";
 	case EINVAL:
