@@ -1204,8 +1204,13 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
                 }
             }
             if halt {
-                // Announce, then look (SeqCst, against `wake()`): either we
-                // see what the monarch changed, or it sees us and wakes us.
+                // Announce, read `kick`, then look (all SeqCst; `wake()`
+                // stores the change, bumps `kick`, then reads `sleeping`).
+                // If the monarch misses our announcement, its bump came
+                // before our read of `kick`, so we see its change below;
+                // else it sends the NMI, and `halt_while` cannot sleep
+                // through it: `kick` no longer holds what we read. The
+                // look must come after the read of `kick`.
                 slot.sleeping.store(gen, Ordering::SeqCst);
                 let kick = slot.kick.load(Ordering::SeqCst);
                 let nest_pending = ctx.is_some()
