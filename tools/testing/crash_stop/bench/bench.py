@@ -273,6 +273,16 @@ def hold_report(vmdir):
     return out
 
 
+def unknown_nmis(vmdir):
+    """Kernel log lines of a boot reporting an NMI nobody claimed, or None
+    when the boot left no console log."""
+    try:
+        with open(os.path.join(vmdir, "console.log"), "rb") as f:
+            return sum(1 for line in f if b"NMI received for unknown reason" in line)
+    except OSError:
+        return None
+
+
 def report(outdir, want_rounds, hold_smp, vmdirs):
     data = {}
     holds = []
@@ -301,7 +311,7 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
 
     ok = 0
     hold_states = HOLD_STATES if hold_smp else ()
-    total = len(counts) * len(QUANTITIES) + len(hold_states)
+    total = len(counts) * len(QUANTITIES) + len(hold_states) + len(vmdirs)
     with open(os.path.join(outdir, "check.tap"), "w") as f:
         f.write("1..%d\n" % total)
         i = 0
@@ -323,6 +333,15 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
                 why = "" if good else (" # no numbers" if not r else
                                        " # %d rounds" % r["rounds"])
                 f.write("%s %d - %d vCPUs: %s%s\n" % ("ok" if good else "not ok", i, n, q, why))
+        # Every NMI crash_stop sends (escalation, wake-up) must be claimed.
+        for d in vmdirs:
+            i += 1
+            bad = unknown_nmis(d)
+            good = bad == 0
+            ok += good
+            f.write("%s %d - %s: no NMI reported as unknown%s\n" % (
+                "ok" if good else "not ok", i, os.path.basename(d.rstrip("/")),
+                "" if good else (" # no console log" if bad is None else " # %d" % bad)))
 
     # When the last boot ended (a report made again later keeps its date).
     ends = [os.path.getmtime(os.path.join(d, "results.log")) for d in vmdirs
@@ -375,7 +394,7 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
                 w.writerow([h[0], h[1]] + ["%.3f" % x for x in h[2:7]]
                            + ["" if h[7] is None else "%.3f" % h[7]])
     print(table, end="")
-    print("%d of %d checks: every quantity has %d rounds of numbers%s"
+    print("%d of %d checks: every quantity has %d rounds of numbers%s, no unknown NMI"
           % (ok, total, want_rounds, ", the hold was measured" if hold_states else ""))
     return 0 if ok == total else 1
 
