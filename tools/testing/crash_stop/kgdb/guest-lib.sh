@@ -35,6 +35,15 @@ kg_init() {
 	echo "KGDB_CPUS online=$(cat /sys/devices/system/cpu/online)"
 	echo "KGDB_CMDLINE $(cat /proc/cmdline)"
 	echo "KGDB_DRIVER cpu=$(kg_cpu) pid=$$"
+	# The serial ports' interrupts on CPU 0, the driver's: a write to the
+	# results port, and its drain before each break-in, wait for the
+	# port's interrupt, which a CPU spinning with interrupts off or wedged
+	# in an NMI handler would hold back (the kernel picks any CPU).
+	irqs=""
+	for irq in $(grep ttyS /proc/interrupts | cut -d: -f1); do
+		echo 1 >"/proc/irq/$irq/smp_affinity" 2>/dev/null && irqs="$irqs $irq"
+	done
+	echo "KGDB_IRQS on cpu0:$irqs"
 }
 
 # kg_fail MSG: the scenario cannot go on; the host sees why.
@@ -77,7 +86,7 @@ kg_loads_check() {
 	fi
 	out=$(/kgdb/kgdb_load check $KG_LOAD 1000) || st=stuck
 	if [ -f $KG_LOAD2 ]; then
-		wait $p2 || st=stuck
+		wait "$p2" || st=stuck
 		out="$out $(cat /tmp/kgdb_load2.out)"
 	fi
 	echo "$1 $st $out"
