@@ -424,10 +424,26 @@ def common(o, run, case, peer):
     o.check((not special or hows.get(special[0]) == special[1])
             and all(h in ("ipi", "nmi") for h in others.values())
             and set(hows) == online, text)
+    # A CPU held in kgdb's handler reports the whole session (seconds);
+    # under TCG on a loaded host a vCPU thread preempted by the host makes
+    # any handler "take" a few ms, which says nothing about who held it.
     kgdb_nmi = [line for line in too_long if "kgdb_nmi_handler" in line]
+    held = [line for line in kgdb_nmi if nmi_ms(line) is None or nmi_ms(line) >= HELD_MS]
     if base != "wedge":
-        o.check(not kgdb_nmi, "no CPU held in kgdb's own NMI handler (kgdb_nmi_handler \"took too long\": %d)"
-                % len(kgdb_nmi))
+        o.check(not held, "no CPU held in kgdb's own NMI handler (kgdb_nmi_handler \"took too long\""
+                " %d ms or more: %d%s)" % (HELD_MS, len(held), ", %d shorter" % (len(kgdb_nmi) - len(held))
+                                           if len(kgdb_nmi) > len(held) else ""))
+
+
+# "took too long" of a CPU that waited in a handler for a debugger session.
+HELD_MS = 100
+
+
+def nmi_ms(line):
+    """The duration of an "NMI handler (...) took too long to run: X msecs"
+    line, in ms, or None."""
+    m = re.search(r"took too long to run: ([0-9.]+) msecs", line)
+    return float(m.group(1)) if m else None
 
 
 # ---- the debugger clients -----------------------------------------------
@@ -506,7 +522,7 @@ def cmd_out(cmds, name, nth=0):
     return None
 
 
-def check_kdb(o, run, smap, base, peer):
+def check_kdb(o, run, smap, base, peer, upstream=False):
     if not prompt_check(o, run):
         return {}
     cmds = run.kdb_cmds()
@@ -553,9 +569,9 @@ def check_kdb(o, run, smap, base, peer):
         o.check("[2]kdb>" in out and ip is not None and smap.sym(ip) is not None
                 and smap.sym(ip)[0] == "crash_stop_test_spin",
                 "kdb 'cpu 2', 'rd': the spinner's RIP %s" % (smap.fmt(ip) if ip is not None else "-"))
-        ss_check(o, run, smap, cmds, 0, peer, base)
+        ss_check(o, run, smap, cmds, 0, peer, base, upstream)
     elif base == "kdb-ss":
-        ss_check(o, run, smap, cmds, 1, peer, base)
+        ss_check(o, run, smap, cmds, 1, peer, base, upstream)
     if run.times.get("go_entry_cpu"):
         o.note("kdb's 'go' wanted the entry CPU %s (the CPU that took the single step): "
                "the host switched there and said 'go' again" % run.times["go_entry_cpu"])
@@ -595,7 +611,15 @@ def ss_step(cmds, cpu):
 SAME = "fails identically with the other roundup (crash_stop.kgdb=1 and =0)"
 
 
-def ss_check(o, run, smap, cmds, cpu, peer, base):
+# With the NMI roundup a switched-to CPU's frame is an NMI's, and on x86-64
+# an NMI returns to a copy of its frame: the trace flag kdb sets for "ss"
+# is lost, the CPU runs on, and kdb never prompts again. Not a crash_stop
+# failure: the A/B result that crash_stop's IPI frames make "ss" work.
+NMI_FRAME = ("the upstream NMI roundup cannot single-step a switched-to CPU: "
+             "x86-64 NMIs return to a copy of the frame, the trace flag is lost")
+
+
+def ss_check(o, run, smap, cmds, cpu, peer, base, upstream=False):
     before, after, ss_out, why = ss_step(cmds, cpu)
     if cpu != 0:
         sw = cmd_out(cmds, "cpu %d" % cpu) or ""
@@ -609,6 +633,10 @@ def ss_check(o, run, smap, cmds, cpu, peer, base):
         smap.fmt(after) if after is not None else "-")
     if not ok:
         text += " (%s)" % (why or "the RIP did not advance")
+        if upstream and cpu != 0 and why and "no kdb prompt" in why:
+            o.skip(text, NMI_FRAME)
+            o.known = "follows from the lost single step of the NMI roundup"
+            return
         if peer is not None:
             pb, pa, _, pwhy = ss_step(peer.kdb_cmds(), cpu)
             pok = pwhy is None and pb is not None and pa is not None and pa != pb
@@ -736,7 +764,7 @@ def main():
     if base == "gdb":
         row = check_gdb(o, run, smap)
     elif base in ("kdb", "kdb-ss", "wedge", "stop30"):
-        row = check_kdb(o, run, smap, base, peer)
+        row = check_kdb(o, run, smap, base, peer, case.endswith("-upstream"))
     elif base.startswith("kgdbts"):
         row = check_kgdbts(o, run, case, peer, a.kgdbts_log)
     common(o, run, case, peer)
