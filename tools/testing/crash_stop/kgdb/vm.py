@@ -28,10 +28,15 @@ Clients (per segment; they act on the segment's first kdb prompt):
   kdb   send each command of KDB_CMDS ("cmd | cmd | ..."), each time
         waiting for the next prompt (at most CMD_TIMEOUT seconds); "sleep
         N" waits N seconds on the host; after "go" it waits for the
-        guest's "KGDB_RESUMED" (and says "go" again when kdb asks for a
-        second one: with a CPU that never entered the debugger, kdb calls
-        the state catastrophic).  The transcript is SEGDIR/kdb.log ("[+T] "
-        before each command sent, T in seconds since the prompt).
+        guest's next "KGDB_RESUMED" (and says "go" again when kdb asks for
+        a second one: with a CPU that never entered the debugger, kdb calls
+        the state catastrophic); the session ends at a "go" that is the
+        last command.  "await" (sent to no one) waits, at most CMD_TIMEOUT
+        seconds, for kdb's next prompt after the last "go": the guest
+        entered the debugger again (a breakpoint): times awaitN, awaitN_cpu
+        and, from the guest's Nth "KGDB_CBSTOP" line, awaitN_from_guest.
+        The transcript is SEGDIR/kdb.log ("[+T] " before each command
+        sent, T in seconds since the prompt).
   gdb   on the kdb prompt, run gdb -batch -nx VMLINUX with: target remote
         (a local port of this program that relays to ttyS2; kdb hands the
         port over to the gdb stub when gdb connects), info threads, bt 3
@@ -523,11 +528,40 @@ def kdb_session(seg, dbg, start0, off, results, deadline):
     log = open(os.path.join(seg.dir, "kdb.log"), "w")
     log.write(text(dbg.buf[start0:off]))
     t_prompt = seg.times["prompt"]
-    for cmd in [c.strip() for c in seg.cmds.split("|") if c.strip()]:
+    cmds = [c.strip() for c in seg.cmds.split("|") if c.strip()]
+    ri = seg.ri + 1  # the results port's lines not yet looked at by "go"
+    go_at = off  # where the debugger's output after the last "go" begins
+    awaits = 0
+    for k, cmd in enumerate(cmds):
         m = re.fullmatch(r"sleep (\d+)", cmd)
         if m:
             log.write("\n[+%.3f] (host: sleep %s s)\n" % (now() - t_prompt, m.group(1)))
             time.sleep(int(m.group(1)))
+            continue
+        if cmd == "await":
+            # The guest enters the debugger again by itself (a breakpoint
+            # hit after the last "go"): its prompt, nothing sent.
+            awaits += 1
+            log.write("\n[+%.3f] >>> await\n(host: nothing sent; the next kdb prompt after 'go')\n"
+                      % (now() - t_prompt))
+            log.flush()
+            p = dbg.wait_prompt(go_at, min(deadline, now() + seg.cmd_timeout))
+            if not p:
+                log.write(text(dbg.buf[go_at:]))
+                seg.problems.append("no kdb prompt within %d s of the guest's resume (await %d)"
+                                    % (seg.cmd_timeout, awaits))
+                break
+            log.write(text(dbg.buf[go_at:p[1]]))
+            log.flush()
+            seg.times["await%d" % awaits] = p[0]
+            seg.times["await%d_cpu" % awaits] = p[2]
+            n = 0
+            for i in range(seg.ri + 1, len(results.lines)):
+                if results.lines[i][1].startswith("KGDB_CBSTOP "):
+                    n += 1
+                    if n == awaits:
+                        seg.times["await%d_from_guest" % awaits] = p[0] - results.lines[i][0]
+                        break
             continue
         log.write("\n[+%.3f] >>> %s\n" % (now() - t_prompt, cmd))
         log.flush()
@@ -539,7 +573,7 @@ def kdb_session(seg, dbg, start0, off, results, deadline):
             limit = min(deadline, now() + seg.cmd_timeout)
             res, again, moved = None, False, False
             while now() < limit:
-                res = results.wait(r"^KGDB_RESUMED", min(limit, now() + 0.5), seg.ri + 1)
+                res = results.wait(r"^KGDB_RESUMED", min(limit, now() + 0.5), ri)
                 if res:
                     break
                 # After a single step on a switched-to CPU, that CPU is
@@ -568,14 +602,30 @@ def kdb_session(seg, dbg, start0, off, results, deadline):
                               % (now() - t_prompt))
                     start = len(dbg.buf)
                     dbg.send(b"go\r")
+            go_at = start
             time.sleep(0.2)
-            log.write(text(dbg.buf[start:]))
+            if k == len(cmds) - 1:
+                log.write(text(dbg.buf[start:]))
+            else:
+                # The debugger may have entered again already: its banner
+                # (which begins a line) goes with the "await" after.
+                buf = dbg.buf
+                cut = buf.find(b"Entering kdb", start)
+                if cut < 0:
+                    cut = buf.rfind(b"\n", start) + 1 or start
+                log.write(text(buf[start:cut]))
+                go_at = cut
             if res:
                 seg.times["resumed"] = res[0]
                 log.write("\n[+%.3f] (guest: KGDB_RESUMED)\n" % (res[0] - t_prompt))
+                ri = res[2] + 1
             else:
                 seg.problems.append("the guest did not resume after 'go'")
-            break
+            # More commands after a "go": the guest enters kdb again
+            # ("await").
+            if not res or k == len(cmds) - 1:
+                break
+            continue
         p = dbg.wait_prompt(start + len(cmd), min(deadline, now() + seg.cmd_timeout))
         if not p:
             log.write(text(dbg.buf[start:]))
