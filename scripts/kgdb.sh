@@ -65,7 +65,7 @@ KG_SET=${KGDB_SET:-full}
 SHORT=$KG_SRC/short.sh
 BASE_APPEND="kunit.enable=0"
 # The order: gdb, kdb, kgdbts, the wedged CPU, the long stop.
-ORDER=(gdb kdb kdb-ss kgdbts kgdbts-F kgdbts-S wedge stop30)
+ORDER=(gdb kdb kdb-ss kgdbts kgdbts-F kgdbts-S wedge stop30 cbbp)
 
 [[ $KG_TIMEOUT =~ ^[1-9][0-9]{1,4}$ ]] ||
 	die "KGDB_TIMEOUT=$KG_TIMEOUT is not a number of seconds"

@@ -4,7 +4,7 @@
 
 check.py CASE DIR MAP [--peer DIR] [--row FILE] [--kgdbts-log FILE]
 
-CASE is the case name (gdb, kdb, kdb-ss, wedge, stop30, kgdbts,
+CASE is the case name (gdb, kdb, kdb-ss, wedge, stop30, cbbp, kgdbts,
 kgdbts-F, kgdbts-S, with "-upstream" for the crash_stop.kgdb=0 run), DIR
 its build/vm/ directory, MAP the kernel's System.map.  --peer is the
 directory of the same case on the other path: a failure that the upstream
@@ -429,7 +429,19 @@ def common(o, run, case, peer):
     # any handler "take" a few ms, which says nothing about who held it.
     kgdb_nmi = [line for line in too_long if "kgdb_nmi_handler" in line]
     held = [line for line in kgdb_nmi if nmi_ms(line) is None or nmi_ms(line) >= HELD_MS]
-    if base != "wedge":
+    if base == "cbbp":
+        # The breakpoints' entries (inside a crash_stop generation) take
+        # kgdb's NMI roundup: their sessions hold CPUs in kgdb's handler,
+        # the break-in's (through crash_stop) must not.
+        cut = next((i for i, line in enumerate(log) if "kgdb-test: KGDB_CBSTOP " in line), len(log))
+        early = [line for line in log[:cut] if line in held]
+        o.check(not early, "no CPU held in kgdb's own NMI handler in the break-in's session "
+                "(kgdb_nmi_handler \"took too long\" %d ms or more: %d)" % (HELD_MS, len(early)))
+        o.note("after the breakpoints (kgdb's NMI roundup) kgdb_nmi_handler \"took too long\" "
+               "%d ms or more: %d lines%s" % (HELD_MS, len(held) - len(early), (
+                   " (%s ms)" % ", ".join("%.0f" % nmi_ms(line) for line in held[len(early):]
+                                          if nmi_ms(line) is not None)) if len(held) > len(early) else ""))
+    elif base != "wedge":
         o.check(not held, "no CPU held in kgdb's own NMI handler (kgdb_nmi_handler \"took too long\""
                 " %d ms or more: %d%s)" % (HELD_MS, len(held), ", %d shorter" % (len(kgdb_nmi) - len(held))
                                            if len(kgdb_nmi) > len(held) else ""))
@@ -648,6 +660,119 @@ def ss_check(o, run, smap, cmds, cpu, peer, base, upstream=False):
     o.check(ok, text)
 
 
+# ---- a breakpoint inside a crash_stop callback (cbbp) ---------------------
+
+# Seconds from the guest's stop write (its KGDB_CBSTOP line on the results
+# port) to kdb's prompt at the breakpoint: the stop itself takes
+# milliseconds, kgdb's wait for the roundup at most 1 s.
+CBBP_PROMPT_MAX = 15.0
+
+# (callback, what, CPU of the breakpoint: the writer's, CPU 0, is the
+# monarch; the per-CPU callback runs on every other CPU)
+CBBP_STOPS = [("stop_callback", "the monarch's callback", lambda c: c == 0),
+              ("stop_cpu_callback", "the per-CPU callback", lambda c: c != 0)]
+
+
+def kdb_entry(out):
+    """(cpu, reason, address) of kdb's "Entering kdb ... on processor N
+    due to REASON @ ADDR" banner in out, or None."""
+    m = re.search(r"Entering kdb \(.*?\)\s*on processor (\d+) due to (.+?) @ (0x[0-9a-f]+)",
+                  out or "")
+    if not m:
+        return None
+    return int(m.group(1)), m.group(2).strip(), int(m.group(3), 16)
+
+
+def check_cbbp(o, run, smap, upstream):
+    if not prompt_check(o, run):
+        return {}
+    cmds = run.kdb_cmds()
+    online = run.online()
+    row = {"cond": "bp in a crash_stop callback"}
+    seen = []
+    for n, (fn, what, cpu_ok) in enumerate(CBBP_STOPS, 1):
+        stop = run.res1("KGDB_CBSTOP %d" % n) or "-"
+        out = cmd_out(cmds, "await", n - 1)
+        t = run.t("await%d_from_guest" % n)
+        ent = kdb_entry(out)
+        where = smap.fmt(ent[2]) if ent else "-"
+        sym = smap.sym(ent[2]) if ent else None
+        ok = (ent is not None and ent[1] == "Breakpoint" and sym is not None and sym[0] == fn
+              and cpu_ok(ent[0]) and t is not None and t <= CBBP_PROMPT_MAX)
+        o.check(ok, "stop %d (%s): a breakpoint in %s (bp %s) gave kdb's prompt %s: %s" % (
+            n, stop.split(" cpu=")[0], what, fn,
+            "%.3f s after the guest's write (at most %.0f s)" % (t, CBBP_PROMPT_MAX)
+            if t is not None else "never (the guest's write hung or kdb did not prompt)",
+            "CPU %d, due to %s @ %s" % (ent[0], ent[1], where) if ent else
+            "no \"Entering kdb ... due to\" banner"))
+        if out is None:
+            continue
+        states = parse_kdb_cpus(cmd_out(cmds, "cpu", n - 1) or "")
+        if states is None:
+            o.check(False, "stop %d: kdb 'cpu' lists the CPUs: no 'Available cpus' line" % n)
+        else:
+            avail = {c for c, st in states.items() if st in " -"}
+            seen.append("%d/%d" % (len(avail & online), len(online)))
+            missing = sorted(online - avail)
+            o.check(avail == online,
+                    "stop %d: kdb 'cpu': every online CPU entered the debugger "
+                    "(kgdb's NMI roundup, crash_stop holding them): %s%s" % (
+                        n, fmt_states(states),
+                        "; not available: CPU %s" % ",".join(map(str, missing)) if missing else ""))
+        # kdb's own frames first, then the trapped kernel frame ("RIP:
+        # 0010:FN+0x0") and its callers.
+        bt = cmd_out(cmds, "bt", n - 1) or ""
+        m = re.search(r"^RIP: 0010:(\S+)\+0x[0-9a-f]+/.*$", bt, re.M)
+        frames = []
+        if m:
+            frames.append(m.group(1))
+            for line in bt[m.end():].splitlines():
+                fm = re.match(r"^ ([A-Za-z_][\w.]*)\+0x", line)
+                if fm:
+                    name = fm.group(1)
+                    if name.startswith("_R"):
+                        name = "run_full (rust)" if "run_full" in name else "(rust)"
+                    frames.append(name)
+                elif line.startswith("RIP: ") or "</TASK>" in line:
+                    break
+        o.check(bool(frames) and frames[0] == fn,
+                "stop %d: kdb 'bt': the trapped frame is %s: %s" % (
+                    n, fn, " < ".join(frames[:8]) or "no \"RIP: 0010:\" frame"))
+        # The stop went on after "bc *; go": the write returned, and the
+        # machine runs.
+        rc = run.res1("KGDB_CBSTOP_RC %d" % n)
+        last = run.res1("KGDB_CBSTOP_LAST %d" % n) or ""
+        kv = dict(re.findall(r"(\w+)=(\S+)", last))
+        o.check(rc is not None and rc.startswith("rc=0 ") and kv.get("ret", "-").lstrip("-").isdigit()
+                and int(kv["ret"]) >= 0,
+                "stop %d: after 'bc *' and 'go' the stop finished and the write returned: %s; "
+                "last: ret=%s stopped=%s nmi=%s missing=%s late=%s cpufn_runs=%s gather_us=%s" % (
+                    n, rc or "no return", kv.get("ret", "-"), kv.get("stopped", "-"),
+                    kv.get("nmi", "-"), kv.get("missing", "-"), kv.get("late", "-"),
+                    kv.get("cpufn_runs", "-"), kv.get("gather_us", "-")))
+        if kv.get("missing", "0") != "0" or kv.get("late", "0") != "0":
+            hows = [re.sub(r" pid=.*ip=", " ip=", line) for line in run.res("KGDB_CBSTOP_LAST %d" % n)
+                    if line.startswith("cpu=") and re.search(r"how=(missing|nmi)|late=1", line)]
+            o.note("stop %d: the debugger session outlasted crash_stop's waits (IPI, then NMI): "
+                   "the CPUs it stopped by NMI or gave up on (late: answered after the give-up "
+                   "and waited for the release): %s" % (n, " | ".join(hows) or "-"))
+        loads = run.res1("KGDB_CBSTOP_LOADS %d" % n)
+        o.check(loads is not None and loads.startswith("ok "),
+                "stop %d: every busy loop counted after the stop (1 s): %s" % (
+                    n, loads.partition(" ")[2] if loads else "no count (the guest did not get there)"))
+    row["cpus_seen"] = " ".join(seen) or "-"
+    t1, t2 = run.t("await1_from_guest"), run.t("await2_from_guest")
+    row["cond"] = "bp in callback: prompt %s s, %s s" % (
+        "%.2f" % t1 if t1 is not None else "-", "%.2f" % t2 if t2 is not None else "-")
+    if not upstream:
+        # The breakpoints' entries cannot go through crash_stop (the CPU
+        # is inside a generation): no crash_stop kgdb line of theirs.
+        cs = run.cslines()
+        o.note("crash_stop kgdb roundup lines: %d (the break-in's; the breakpoints' entries "
+               "fall back to kgdb's NMI roundup)" % len(cs))
+    return row
+
+
 # ---- kgdbts -------------------------------------------------------------
 
 def kgdbts_tests(run):
@@ -765,6 +890,8 @@ def main():
         row = check_gdb(o, run, smap)
     elif base in ("kdb", "kdb-ss", "wedge", "stop30"):
         row = check_kdb(o, run, smap, base, peer, case.endswith("-upstream"))
+    elif base == "cbbp":
+        row = check_cbbp(o, run, smap, case.endswith("-upstream"))
     elif base.startswith("kgdbts"):
         row = check_kgdbts(o, run, case, peer, a.kgdbts_log)
     common(o, run, case, peer)

@@ -195,6 +195,29 @@ kg_to_kdb() {
 	echo "KGDB_RESUMED"
 }
 
+# kg_cbstop N ARGS: the Nth crash_stop of the test interface ("echo ARGS
+# > stop", from this shell on CPU 0, the monarch), with the host's kdb
+# breakpoint in one of its callbacks (cbbp): the write returns once the
+# debugger has resumed and the stop is done.  Then the stop's result
+# ("last"), and whether every busy loop counts.
+kg_cbstop() {
+	n=$1
+	shift
+	[ -w $CS_DBG/stop ] || kg_fail "no $CS_DBG/stop (CONFIG_CRASH_STOP_TEST)"
+	echo "KGDB_CBSTOP $n $* cpu=$(kg_cpu)"
+	/kgdb/kgdb_load drain
+	echo "kgdb-test: KGDB_CBSTOP $n $*" >/dev/kmsg
+	t0=$(date +%s)
+	rc=0
+	echo "$*" >$CS_DBG/stop || rc=$?
+	echo "KGDB_RESUMED"
+	echo "KGDB_CBSTOP_RC $n rc=$rc secs=$(($(date +%s) - t0))"
+	while read -r line; do
+		echo "KGDB_CBSTOP_LAST $n $line"
+	done <$CS_DBG/last
+	kg_loads_check "KGDB_CBSTOP_LOADS $n"
+}
+
 kg_spin_stop() {
 	if [ -n "$KG_SPINNING" ]; then
 		echo stop >$CS_DBG/spin
