@@ -18,7 +18,7 @@
 #
 # --short runs the cases the issue requires in one boot per roundup
 # (tools/testing/crash_stop/kgdb/short.sh: kgdbts, gdb, kdb, wedge,
-# stop30 (crash_stop path only), kdb-ss; boots build/vm/kgdb-short/ and
+# stop30 (crash_stop path only), cbbp, kdb-ss; boots build/vm/kgdb-short/ and
 # kgdb-short-upstream/), each a segment of the boot with its scenario's
 # client lines, split into the same per-case directories and checked the
 # same way; the kgdbts-F and kgdbts-S cases run only in the full set.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# segments: kgdbts gdb kdb wedge stop30 kdb-ss
-# upstream: kgdbts gdb kdb wedge kdb-ss
+# segments: kgdbts gdb kdb wedge stop30 cbbp kdb-ss
+# upstream: kgdbts gdb kdb wedge cbbp kdb-ss
 #
 # The short set ("scripts/kgdb.sh --short", the kgdb phase of make test):
 # the cases of scenarios/ that the issue requires, one after the other in
@@ -64,6 +64,14 @@ if kg_seg_on stop30; then
 	KG_SETTLE=10
 	kg_seg_end
 	KG_SETTLE=2
+fi
+if kg_seg_on cbbp; then
+	# Breakpoints in crash_stop's callbacks (scenarios/cbbp.sh).
+	kg_seg cbbp
+	kg_break
+	kg_cbstop 1 hold_ms=0
+	kg_cbstop 2 cpufn=1
+	kg_seg_end
 fi
 if kg_seg_on kdb-ss; then
 	kg_seg kdb-ss
