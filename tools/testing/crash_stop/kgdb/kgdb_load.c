@@ -98,7 +98,7 @@ static unsigned long count_of(struct table *t, int i)
 	return __atomic_load_n(&t->s[i].count, __ATOMIC_RELAXED);
 }
 
-static __attribute__((noreturn)) void loop(unsigned long *c)
+static _Noreturn void loop(unsigned long *c)
 {
 	unsigned long v = 0;
 
@@ -159,7 +159,7 @@ static int start(const char *path, int argc, char **argv)
 	for (i = 0; i < t->n; i++) {
 		while (!count_of(t, i)) {
 			if (now() - t0 > 30) {
-				fprintf(stderr, "kgdb_load: the loop on cpu %d did not start\n",
+				fprintf(stderr, "kgdb_load: the busy loop on cpu %d did not begin\n",
 					t->s[i].cpu);
 				return 1;
 			}
