@@ -1060,9 +1060,15 @@ static int test_late(void)
 				hb_end = hb->gap[i][1];
 		printf("# stop from %.3f to %.3f; heartbeat on cpu %d stood still until %.3f\n",
 		       t0, t1, cpu, hb_end);
-		fails += check(hb_end >= t1 - 0.3,
-			       "the heartbeat on cpu %d ran again at %.3f, %.3f s before the release",
-			       cpu, hb_end, t1 - hb_end);
+		/*
+		 * Released no earlier than the 2 s hold after the gather; a
+		 * late CPU running free would beat on after its 0.6 s wedge.
+		 * (Not against t1: on a loaded host the monarch's return can
+		 * lag the release by more than the hold's margin.)
+		 */
+		fails += check(hb_end >= t0 + 2.0,
+			       "the heartbeat on cpu %d ran again at %.3f, %.3f s into the 2 s hold",
+			       cpu, hb_end, hb_end - t0);
 	}
 	if (pid > 0) {
 		kill(pid, SIGKILL);
