@@ -61,7 +61,16 @@ else
 	err "no $HALT: the kernel has no halted hold"
 fi
 
-# The NMI path: the last CPU spins with interrupts off.
+# The NMI path: the last CPU spins with interrupts off. Not while the
+# kernel may still switch from tsc-early to tsc (about 2 s after boot on a
+# quiet host): that switch is a stop_machine(), which waits for the
+# spinner to end and stalls CPU 0, the bench's CPU, for the whole spin.
+cs_now=/sys/devices/system/clocksource/clocksource0/current_clocksource
+i=0
+while [ "$(cat $cs_now 2>/dev/null)" = tsc-early ] && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
 if echo "cpu=$((ncpu - 1)) irqs=off ms=$SPIN_MS" >$CS/spin; then
 	run crash_stop_nmi "ipi_ms=$IPI_MS"
 	echo stop >$CS/spin
