@@ -26,8 +26,9 @@ void crash_stop_arch_relax(void);
 void __noreturn crash_stop_arch_park(void);
 /*
  * A held CPU may wait halted (not in NMI context: it is woken by an NMI);
- * crash_stop_arch_halt_while() halts while *@word == @val, and an NMI that
- * lands between its comparison and its halt makes it compare again.
+ * crash_stop_arch_halt_while() halts while *@word == @val. An NMI that
+ * lands between its comparison and its halt may be lost: the core sends
+ * another one while the CPU is still halted.
  */
 bool crash_stop_arch_may_halt(void);
 void crash_stop_arch_halt_while(const u64 *word, u64 val);

@@ -48,10 +48,13 @@
 //! sends an NMI to each CPU it then finds `sleeping`. Both sides store
 //! first and load second, sequentially consistent, so either the CPU sees
 //! the change and does not halt, or the monarch sees it sleeping and wakes
-//! it; a wake-up NMI that lands between the CPU's last check and its halt
-//! is not lost, because `halt_while` compares `kick` again after any NMI.
-//! The wake-up NMIs are counted like the escalation NMIs, so the NMI
-//! handler claims every one of them, however late it lands.
+//! it. A wake-up NMI that lands between the CPU's last comparison and its
+//! halt is taken there, and the CPU then halts all the same (on x86-64 an
+//! NMI handler cannot move the return address of what it interrupted):
+//! while it waits for CPUs to leave, the monarch sends another NMI every
+//! [`REWAKE_NS`] to each CPU still `sleeping` in the generation. The
+//! wake-up NMIs are counted like the escalation NMIs, so the NMI handler
+//! claims every one of them, however late it lands.
 //!
 //! Every CPU that touches the state of a generation first marks its slot
 //! `entered = g` and then checks that `g` is not released yet; the monarch
@@ -110,6 +113,12 @@ const NO_MONARCH: u32 = 0;
 const fn monarch_word(cpu: u32) -> u32 {
     cpu + 1
 }
+
+/// How often the monarch sends another wake-up NMI to a CPU that still
+/// waits halted in a generation it has released (see the module
+/// documentation): the first one may have landed just before the CPU's
+/// halt.
+pub const REWAKE_NS: u64 = 1_000_000;
 
 /// How a CPU ended up in the table of one generation.
 ///
@@ -281,9 +290,9 @@ pub trait Platform {
     fn may_halt(&self, how: How) -> bool;
     /// Waits, with the CPU halted and interrupts off, while `word` holds
     /// `val`. It may return at any time (any NMI ends it), and must return
-    /// once an NMI sent to this CPU after `word` changed has arrived,
-    /// wherever that NMI lands: between the comparison and the halt, the
-    /// comparison is made again.
+    /// once an NMI sent to this CPU after `word` changed finds it halted.
+    /// An NMI that lands between the comparison and the halt may be lost
+    /// (the protocol sends another one, see [`REWAKE_NS`]).
     fn halt_while(&self, word: &AtomicU64, val: u64);
     /// Fills `rec` for the calling CPU, stopped `how`, `t_ns` after start.
     fn capture(&self, rec: &mut Self::Record, cpu: u32, how: How, t_ns: u64, ctx: Self::Ctx);
@@ -664,7 +673,12 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         self.nest_gen.store(gen, Ordering::SeqCst);
         self.wake(p, gen);
         let now = p.now_ns();
-        self.wait_while(p, now, params.nmi_wait_ns, || self.any_nest_pending(p, gen));
+        // Wake again well within the wait, whatever its length.
+        let rewake = Rewake::new(p, REWAKE_NS.min(params.nmi_wait_ns / 4));
+        self.wait_while(p, now, params.nmi_wait_ns, || {
+            rewake.tick(self, p, gen);
+            self.any_nest_pending(p, gen)
+        });
         // SAFETY: only the monarch CPU touches `outcome`.
         let outcome = self.outcome.with(|o| unsafe { *o });
         let mut held = Held {
@@ -927,8 +941,10 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         // Unbounded: a CPU that entered only runs the protocol's own code
         // (or a per-CPU callback, which must be bounded) until it leaves; a
         // CPU that crashed while held is marked by `crashed()`.
+        let rewake = Rewake::new(p, REWAKE_NS);
         while self.any_still_inside(p, gen) {
             p.relax();
+            rewake.tick(self, p, gen);
         }
     }
 
@@ -946,6 +962,26 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         }
     }
 
+    /// Sends another wake-up NMI to each CPU that still waits halted in
+    /// `gen` (its first one may have landed before its halt).
+    fn rewake(&self, p: &P, gen: u64) {
+        for (cpu, slot) in (0u32..).zip(self.active(p)) {
+            if slot.sleeping.load(Ordering::SeqCst) == gen
+                && slot.left.load(Ordering::Acquire) != gen
+            {
+                slot.nmi_sent.fetch_add(1, Ordering::Release);
+                p.send_nmi(cpu);
+            }
+        }
+    }
+
+    /// Whether a CPU still waits halted in `gen`.
+    fn any_sleeping(&self, p: &P, gen: u64) -> bool {
+        self.active(p).iter().any(|s| {
+            s.sleeping.load(Ordering::SeqCst) == gen && s.left.load(Ordering::Acquire) != gen
+        })
+    }
+
     /// Abandons the generation held by the calling CPU after it crashed
     /// inside the callback: the slaves are resumed so that the kernel's own
     /// oops/panic handling can run. Returns whether there was one to abort.
@@ -960,6 +996,14 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         }
         self.released.store(gen, Ordering::SeqCst);
         self.wake(p, gen);
+        // Bounded: the monarch is crashing; make sure no CPU sleeps through
+        // its wake-up, but do not wait for the others to leave.
+        let rewake = Rewake::new(p, REWAKE_NS);
+        let now = p.now_ns();
+        self.wait_while(p, now, 10 * REWAKE_NS, || {
+            rewake.tick(self, p, gen);
+            self.any_sleeping(p, gen)
+        });
         self.current.store(0, Ordering::Release);
         self.monarch.store(NO_MONARCH, Ordering::Release);
         true
@@ -1208,9 +1252,9 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
                 // stores the change, bumps `kick`, then reads `sleeping`).
                 // If the monarch misses our announcement, its bump came
                 // before our read of `kick`, so we see its change below;
-                // else it sends the NMI, and `halt_while` cannot sleep
-                // through it: `kick` no longer holds what we read. The
-                // look must come after the read of `kick`.
+                // else it sends the NMI (and sends more while we sleep, in
+                // case the first one lands before our halt). The look must
+                // come after the read of `kick`.
                 slot.sleeping.store(gen, Ordering::SeqCst);
                 let kick = slot.kick.load(Ordering::SeqCst);
                 let nest_pending = ctx.is_some()
@@ -1238,6 +1282,41 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
 impl<P: Platform, const N: usize> Default for CrashStop<P, N> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Paces the monarch's repeated wake-up NMIs (every `interval_ns`, at most
+/// [`REWAKE_NS`]), by the clock and by a count of [`Platform::relax`]
+/// calls like every wait.
+struct Rewake {
+    interval_ns: u64,
+    last_ns: core::cell::Cell<u64>,
+    spins: core::cell::Cell<u64>,
+}
+
+impl Rewake {
+    fn new<P: Platform>(p: &P, interval_ns: u64) -> Self {
+        Rewake {
+            interval_ns: interval_ns.max(1),
+            last_ns: core::cell::Cell::new(p.now_ns()),
+            spins: core::cell::Cell::new(0),
+        }
+    }
+
+    /// Called once per wait step: every interval, wakes the sleepers of
+    /// `gen` again.
+    fn tick<P: Platform, const N: usize>(&self, cs: &CrashStop<P, N>, p: &P, gen: u64) {
+        let spins = self.spins.get() + 1;
+        let now = p.now_ns();
+        if spins >= self.interval_ns / P::RELAX_MIN_NS.max(1)
+            || now.wrapping_sub(self.last_ns.get()) >= self.interval_ns
+        {
+            cs.rewake(p, gen);
+            self.last_ns.set(now);
+            self.spins.set(0);
+        } else {
+            self.spins.set(spins);
+        }
     }
 }
 

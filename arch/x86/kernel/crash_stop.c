@@ -119,24 +119,8 @@ DEFINE_IDTENTRY_SYSVEC(sysvec_crash_stop)
 	crash_stop_handle_ipi(regs);
 }
 
-/* The window of crash_stop_arch_halt_while() (crash_stop_entry_64.S). */
-extern const char crash_stop_halt_cmp[], crash_stop_halt_hlt[];
-
-/*
- * An NMI that interrupted crash_stop_arch_halt_while() after its comparison
- * and before its hlt returns to the comparison: the wake-up NMI may be this
- * one, sent after the word changed, and the hlt would then never end.
- */
-static __always_inline void crash_stop_arch_halt_rewind(struct pt_regs *regs)
-{
-	if (regs->ip > (unsigned long)crash_stop_halt_cmp &&
-	    regs->ip <= (unsigned long)crash_stop_halt_hlt)
-		regs->ip = (unsigned long)crash_stop_halt_cmp;
-}
-
 static int crash_stop_nmi(unsigned int type, struct pt_regs *regs)
 {
-	crash_stop_arch_halt_rewind(regs);
 	if (crash_stop_test_wedged())
 		return NMI_HANDLED;
 	return crash_stop_handle_nmi(regs) ? NMI_HANDLED : NMI_DONE;

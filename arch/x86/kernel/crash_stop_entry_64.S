@@ -12,7 +12,6 @@
  * these registers walks the caller's stack; the frame stays valid while
  * crash_stop() runs.
  */
-#include <linux/annotate.h>
 #include <linux/cfi_types.h>
 #include <linux/linkage.h>
 #include <asm/asm.h>
@@ -76,19 +75,16 @@ SYM_FUNC_END(crash_stop)
 /*
  * void crash_stop_arch_halt_while(const u64 *word, u64 val);
  *
- * Halt, with interrupts off, while *word == val. Only an NMI (or SMI,
- * INIT) ends the halt. An NMI that lands after the comparison but before
- * the hlt would be lost: crash_stop_nmi() moves the return address of such
- * an NMI back to crash_stop_halt_cmp, so that the comparison is made again
- * (crash_stop_arch_halt_rewind()). The caller loops: any NMI returns here.
+ * Halt, with interrupts off, while *word == val; only an NMI (or SMI,
+ * INIT) ends the halt, and the caller loops. An NMI that lands after the
+ * comparison and before the hlt does not end it: on x86-64 an NMI handler
+ * cannot move the return address of what it interrupted (the NMI returns
+ * to a copy of its frame). The core sends another wake-up NMI to a CPU
+ * still halted after its release (REWAKE_NS in rust/crash_stop/protocol.rs).
  */
 SYM_FUNC_START(crash_stop_arch_halt_while)
-SYM_INNER_LABEL(crash_stop_halt_cmp, SYM_L_GLOBAL)
-	ANNOTATE_NOENDBR
 	cmp	%rsi, (%rdi)
 	jne	1f
-SYM_INNER_LABEL(crash_stop_halt_hlt, SYM_L_GLOBAL)
-	ANNOTATE_NOENDBR
 	hlt
 1:	RET
 SYM_FUNC_END(crash_stop_arch_halt_while)

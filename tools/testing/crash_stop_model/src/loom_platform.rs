@@ -29,10 +29,10 @@
 //! * a CPU may wait halted ([`CpuFn::halt`], off by default, so that the
 //!   models also explore the spinning wait): [`Platform::halt_while`] is the
 //!   kernel's `cmp; jne; hlt`. It compares the word; then an NMI already
-//!   pending (it landed between the comparison and the `hlt`) is taken and
-//!   the comparison made again, as the kernel's NMI handler rewinds to it;
-//!   otherwise the CPU halts: it waits (yielding) until an NMI is pending,
-//!   takes it and returns. It never returns because the word changed;
+//!   pending (it landed between the comparison and the `hlt`) is taken, and
+//!   the CPU halts all the same (on x86-64 an NMI cannot be made to return
+//!   to the comparison): it waits (yielding) until another NMI is pending
+//!   (the monarch's repeated wake-up), takes it and returns. It never returns because the word changed;
 //! * a payload can make `stopped()` a debugger's slave loop
 //!   ([`LoomPayload::hold`]): it spins until [`LoomMachine::go`], taking
 //!   NMIs and polling `CrashStop::on_poll` with the context it was stopped
@@ -480,30 +480,26 @@ impl Platform for LoomCpu {
     fn halt_while(&self, word: &ProtoAtomicU64, val: u64) {
         let id = self.id as usize;
         assert!(!self.in_nmi.get(), "halt_while() in NMI context");
-        loop {
-            // cmp; jne
-            if word.load(SeqCst) != val {
-                return;
-            }
-            if self.m.nmi[id].load(SeqCst) {
-                // The NMI landed before the hlt: the handler rewinds to
-                // the cmp.
-                self.m.window_nmis[id].fetch_add(1, SeqCst);
-                self.poll_nmi();
-                continue;
-            }
-            // hlt
-            self.check_not_returned();
-            self.m.halts[id].fetch_add(1, SeqCst);
-            self.m.halted[id].store(true, SeqCst);
-            while !self.m.nmi[id].load(SeqCst) {
-                loom::thread::yield_now();
-            }
-            self.m.halted[id].store(false, SeqCst);
-            self.poll_nmi();
-            self.check_not_returned();
+        // cmp; jne
+        if word.load(SeqCst) != val {
             return;
         }
+        if self.m.nmi[id].load(SeqCst) {
+            // The NMI lands before the hlt: it is taken, and the CPU
+            // halts all the same (x86-64 cannot rewind it to the cmp).
+            self.m.window_nmis[id].fetch_add(1, SeqCst);
+            self.poll_nmi();
+        }
+        // hlt
+        self.check_not_returned();
+        self.m.halts[id].fetch_add(1, SeqCst);
+        self.m.halted[id].store(true, SeqCst);
+        while !self.m.nmi[id].load(SeqCst) {
+            loom::thread::yield_now();
+        }
+        self.m.halted[id].store(false, SeqCst);
+        self.poll_nmi();
+        self.check_not_returned();
     }
 
     fn capture(&self, rec: &mut LoomRecord, cpu: u32, how: How, _t_ns: u64, ctx: u64) {

@@ -78,8 +78,10 @@
 //! [`Machine::set_halt_window_us`]) halts: the CPU thread blocks until an
 //! NMI is pending, takes it (the handler calls `on_nmi`) and returns. It
 //! does not return because the word changed. An NMI pending in the window
-//! between the comparison and the halt is taken there and the comparison
-//! is made again (the kernel's NMI handler rewinds to it). NMIs sent by a
+//! between the comparison and the halt is taken there, and the CPU halts
+//! all the same (x86-64 cannot return it to the comparison): only the
+//! monarch's next wake-up NMI ([`crate::protocol::REWAKE_NS`]) ends that
+//! halt. NMIs sent by a
 //! monarch once its callback has started are wake-ups and are counted apart
 //! from the escalation NMIs ([`Report::wake_nmis_sent`]). The knobs that act
 //! from a held CPU's `relax()` (an NMI on top, a crash) end a halt first.
@@ -1404,40 +1406,34 @@ impl Platform for SimCpu {
         let m = &self.m;
         let c = self.st();
         assert!(!c.in_nmi.load(SeqCst), "halt_while() in NMI context");
-        loop {
-            // cmp; jne
-            if word.load(SeqCst) != val {
-                return;
-            }
-            // The window before the hlt.
-            match m.halt_window_us.load(Acquire) {
-                0 => thread::yield_now(),
-                us => thread::sleep(Duration::from_micros(us)),
-            }
-            if c.nmi_pending.load(SeqCst) {
-                // Taken before the hlt: the handler rewinds to the cmp.
-                c.window_nmis.fetch_add(1, Relaxed);
-                self.poll_nmi();
-                continue;
-            }
-            // hlt: only an NMI ends it (interrupts are off).
-            c.halts.fetch_add(1, Relaxed);
-            if c.in_stop.load(Relaxed)
-                && m.monarch_returned_gen.load(SeqCst) >= c.stop_gen.load(Relaxed)
-            {
-                m.late_spins.fetch_add(1, Relaxed);
-            }
-            c.halted.store(true, SeqCst);
-            while !c.nmi_pending.load(SeqCst)
-                && !m.shutdown.load(Acquire)
-                && !self.held_knob_armed()
-            {
-                thread::park_timeout(Duration::from_millis(5));
-            }
-            c.halted.store(false, SeqCst);
-            self.poll_nmi();
+        // cmp; jne
+        if word.load(SeqCst) != val {
             return;
         }
+        // The window before the hlt.
+        match m.halt_window_us.load(Acquire) {
+            0 => thread::yield_now(),
+            us => thread::sleep(Duration::from_micros(us)),
+        }
+        if c.nmi_pending.load(SeqCst) {
+            // Taken before the hlt, which follows all the same (x86-64
+            // cannot rewind it to the cmp): lost unless another comes.
+            c.window_nmis.fetch_add(1, Relaxed);
+            self.poll_nmi();
+        }
+        // hlt: only an NMI ends it (interrupts are off).
+        c.halts.fetch_add(1, Relaxed);
+        if c.in_stop.load(Relaxed)
+            && m.monarch_returned_gen.load(SeqCst) >= c.stop_gen.load(Relaxed)
+        {
+            m.late_spins.fetch_add(1, Relaxed);
+        }
+        c.halted.store(true, SeqCst);
+        while !c.nmi_pending.load(SeqCst) && !m.shutdown.load(Acquire) && !self.held_knob_armed() {
+            thread::park_timeout(Duration::from_millis(5));
+        }
+        c.halted.store(false, SeqCst);
+        self.poll_nmi();
     }
 
     fn capture(&self, rec: &mut Record, cpu: u32, how: How, t_ns: u64, ctx: Ctx) {

@@ -1124,9 +1124,9 @@ fn halted_slave_is_woken_by_the_release() {
 /// loom explores the slave seeing the release (it does not halt), the
 /// monarch seeing the slave `sleeping` (it sends the wake-up NMI) with the
 /// NMI landing before the comparison, between the comparison and the
-/// `hlt` (taken there, then the comparison is made again, which the
-/// kernel's NMI handler does by rewinding to it), or in the halt, and
-/// both. In every case the slave leaves and `run()` returns (a lost
+/// `hlt` (taken there; the CPU then halts all the same and only the
+/// monarch's repeated wake-up NMI, `REWAKE_NS`, ends it), or in the halt,
+/// and both. In every case the slave leaves and `run()` returns (a lost
 /// wake-up would leave the slave halted and the monarch waiting for it:
 /// loom's branch limit), every NMI is claimed, and no wait of the slave
 /// follows the return. The window case must be reached. Preemption

@@ -1214,10 +1214,11 @@ static int test_interrupts(void)
 
 /*
  * One stop of every CPU by IPI (no escalation) with crash_stop.halt=@halt;
- * fails unless each CPU stopped by the IPI took exactly @want NMIs: the
- * one wake-up NMI of its halted hold, or none when it spins.
+ * fails unless each CPU stopped by the IPI took NMIs as expected: at least
+ * the one wake-up NMI of its halted hold (another one every REWAKE_NS while
+ * it has not left), or none when it spins.
  */
-static int halt_round(int halt, long long want)
+static int halt_round(int halt)
 {
 	static long long before[CS_MAX_CPUS], after[CS_MAX_CPUS];
 	int cpu, fails = 0, n = 0;
@@ -1233,9 +1234,11 @@ static int halt_round(int halt, long long want)
 		if (strcmp(last.row[cpu].how, "ipi"))
 			continue;
 		n++;
-		fails += check(after[cpu] - before[cpu] == want,
-			       "halt=%d: cpu %d stopped by IPI took %lld NMIs, expected %lld",
-			       halt, cpu, after[cpu] - before[cpu], want);
+		fails += check(halt ? after[cpu] - before[cpu] >= 1 :
+				      after[cpu] == before[cpu],
+			       "halt=%d: cpu %d stopped by IPI took %lld NMIs, expected %s",
+			       halt, cpu, after[cpu] - before[cpu],
+			       halt ? "1 or more" : "none");
 	}
 	printf("# halt=%d: %d CPUs stopped by IPI, %s\n", halt, n,
 	       fails ? "NMI counts wrong" : "NMI counts as expected");
@@ -1243,8 +1246,8 @@ static int halt_round(int halt, long long want)
 }
 
 /*
- * 18: held CPUs stopped by the IPI wait halted and are woken by exactly one
- * NMI each (crash_stop.halt=1, the default), or spin and take none
+ * 18: held CPUs stopped by the IPI wait halted and are woken by NMIs
+ * (crash_stop.halt=1, the default), or spin and take none
  * (crash_stop.halt=0); no NMI is reported as unknown.
  */
 static int test_halt(void)
@@ -1256,9 +1259,9 @@ static int test_halt(void)
 	if (access(CS_PARAMS "/halt", W_OK))
 		return skip("no %s/halt", CS_PARAMS);
 	cs_dmesg_clear();
-	fails += halt_round(1, 1);
-	fails += halt_round(0, 0);
-	fails += halt_round(1, 1);
+	fails += halt_round(1);
+	fails += halt_round(0);
+	fails += halt_round(1);
 	fails += check(!cs_dmesg_grep("unknown reason", NULL, "unknown NMI"),
 		       "an NMI was reported as unknown");
 	return fails ? KSFT_FAIL : KSFT_PASS;
