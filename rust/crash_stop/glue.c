@@ -66,10 +66,13 @@ MODULE_PARM_DESC(nmi_wait_ms, "Wait for NMI answers before reporting CPUs missin
 /*
  * Held CPUs that were stopped by the IPI wait halted until an NMI wakes
  * them for the release (1), or spin (0; the way kgdb and stop_machine hold).
+ * Off by default for now: with it on, the kselftest "race" (four CPUs
+ * calling crash_stop() at once) timed out in 2 of 3 full runs, not yet
+ * understood.
  */
-static bool crash_stop_halt = true;
+static bool crash_stop_halt;
 module_param_named(halt, crash_stop_halt, bool, 0644);
-MODULE_PARM_DESC(halt, "Held CPUs stopped by the IPI wait halted (1) or spin (0)");
+MODULE_PARM_DESC(halt, "Held CPUs stopped by the IPI wait halted (1) or spin (0, default)");
 
 bool crash_stop_halt_enabled(void)
 {

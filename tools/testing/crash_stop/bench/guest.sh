@@ -47,16 +47,17 @@ run smp_call_function
 run nmi_ack
 run stop_machine
 run hold_all
-run crash_stop
-# The same with the spinning hold (crash_stop.halt=0), in the same boot.
 HALT=/sys/module/crash_stop/parameters/halt
+# The halted hold (crash_stop.halt=1), then the spinning one (0), in the
+# same boot.
+[ -w $HALT ] && echo 1 >$HALT
+run crash_stop
 if [ -w $HALT ]; then
 	echo 0 >$HALT
 	echo "BENCH_PROGRESS crash_stop_spin"
 	run crash_stop >/tmp/spin.out
 	sed -n -e 's/^\(BENCH_RESULT mech=crash_stop\)\(_gather\)* /\1_spin\2 /p' \
 		/tmp/spin.out
-	echo 1 >$HALT
 else
 	err "no $HALT: the kernel has no halted hold"
 fi
@@ -84,14 +85,17 @@ if [ "$HOLD_S" -gt 0 ]; then
 	sleep "$HOLD_S"
 	mark idle_end
 	for state in held held_spin; do
-		[ $state = held_spin ] && { echo 0 >$HALT || err "cannot set $HALT"; }
+		if [ $state = held ]; then
+			echo 1 >$HALT || err "cannot set $HALT"
+		else
+			echo 0 >$HALT || err "cannot set $HALT"
+		fi
 		echo "BENCH_PROGRESS $state ${HOLD_S} s"
 		mark ${state}_begin
 		echo "hold_ms=$((HOLD_S * 1000))" >$CS/stop || err "the hold failed"
 		mark ${state}_end
 		head -n 1 $CS/last | sed "s/^/BENCH_HOLD_LAST $state /"
 	done
-	echo 1 >$HALT
 fi
 
 rmmod crash_stop_bench || err "rmmod crash_stop_bench failed"

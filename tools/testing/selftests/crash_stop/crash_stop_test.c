@@ -1252,16 +1252,23 @@ static int halt_round(int halt)
  */
 static int test_halt(void)
 {
+	char *was;
+	bool on;
 	int fails = 0;
 
 	if (nr_online < 2)
 		return skip("needs 2 online CPUs");
 	if (access(CS_PARAMS "/halt", W_OK))
 		return skip("no %s/halt", CS_PARAMS);
+	/* A bool parameter reads "Y" or "N"; put it back as it was. */
+	was = cs_read_file(CS_PARAMS "/halt");
+	on = was && was[0] == 'Y';
+	free(was);
 	cs_dmesg_clear();
 	fails += halt_round(1);
 	fails += halt_round(0);
 	fails += halt_round(1);
+	cs_write_str(CS_PARAMS "/halt", on ? "1" : "0");
 	fails += check(!cs_dmesg_grep("unknown reason", NULL, "unknown NMI"),
 		       "an NMI was reported as unknown");
 	return fails ? KSFT_FAIL : KSFT_PASS;
