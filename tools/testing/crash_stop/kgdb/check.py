@@ -337,7 +337,13 @@ def common(o, run, case, peer):
     timed = [line for line in log if "Timed out waiting for secondary CPUs" in line]
     too_long = [line for line in log if "took too long" in line]
     remote = [line for line in log if "read timed out" in line]
-    if base != "wedge":
+    if base == "cbbp" and timed:
+        # A breakpoint inside a crash stop: kgdb falls back to its NMI
+        # roundup, which a CPU crash_stop holds in NMI context (stopped by
+        # NMI) cannot take until it is released; kgdb's 1 s wait then ends.
+        o.note("kgdb timed out waiting for a CPU held in NMI context by the crash stop "
+               "(%d \"Timed out waiting for secondary CPUs\")" % len(timed))
+    elif base != "wedge":
         o.check(not timed, "kgdb did not time out waiting for the other CPUs%s" % (
             " (%d \"Timed out waiting for secondary CPUs\")" % len(timed) if timed else ""))
     else:
