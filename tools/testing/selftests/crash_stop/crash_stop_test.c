@@ -1346,11 +1346,32 @@ static const struct {
 	{ "crash", test_crash, ALONE },
 };
 
+/*
+ * Wait (up to 10 s) while the kernel may still switch from tsc-early to
+ * tsc, about 2 s after boot: the switch is a stop_machine(), which waits
+ * for an IRQ-off spinner of a test to end and then stalls the next test.
+ */
+static void clocksource_settled(void)
+{
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		char *cs = cs_read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+		bool early = cs && !strncmp(cs, "tsc-early", 9);
+
+		free(cs);
+		if (!early)
+			return;
+		cs_sleep_ms(100);
+	}
+}
+
 /* NULL if the interface is there, else why not. */
 static const char *precheck(void)
 {
 	if (geteuid())
 		return "must be run as root";
+	clocksource_settled();
 	cs_mount_debugfs();
 	if (access(CS_DIR "/stop", F_OK))
 		return "no " CS_DIR " (CONFIG_CRASH_STOP_TEST=y?)";
