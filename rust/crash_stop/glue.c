@@ -65,15 +65,12 @@ MODULE_PARM_DESC(nmi_wait_ms, "Wait for NMI answers before reporting CPUs missin
 
 /*
  * Held CPUs that were stopped by the IPI wait halted until an NMI wakes
- * them for the release (1), or spin (0; the way kgdb and stop_machine hold).
- * Off by default for now: the kselftest "race" timed out in full runs,
- * first with it on, then with it off too (likely the boot-time switch to
- * the tsc clocksource, a stop_machine(), behind the IRQ-off spinner
- * tests); to be enabled again once that is fixed.
+ * them for the release (1, the default), or spin (0; the way kgdb and
+ * stop_machine hold).
  */
-static bool crash_stop_halt;
+static bool crash_stop_halt = true;
 module_param_named(halt, crash_stop_halt, bool, 0644);
-MODULE_PARM_DESC(halt, "Held CPUs stopped by the IPI wait halted (1) or spin (0, default)");
+MODULE_PARM_DESC(halt, "Held CPUs stopped by the IPI wait halted (1, default) or spin (0)");
 
 bool crash_stop_halt_enabled(void)
 {
