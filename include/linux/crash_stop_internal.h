@@ -21,6 +21,8 @@
 /* Implemented by the architecture, called by the core. */
 void crash_stop_arch_send_ipi(unsigned int cpu);
 void crash_stop_arch_send_nmi(unsigned int cpu);
+/* To every other online CPU at once; false (nothing sent) if not possible. */
+bool crash_stop_arch_send_others(bool nmi);
 u64 crash_stop_arch_now_ns(void);
 void crash_stop_arch_relax(void);
 void __noreturn crash_stop_arch_park(void);

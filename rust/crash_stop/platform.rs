@@ -89,6 +89,13 @@ impl Platform for KernelPlatform {
     }
 
     #[inline(always)]
+    fn send_to_others(&self, nmi: bool) -> bool {
+        // SAFETY: arch hook, callable in any context; the protocol calls it
+        // only when every other online CPU is to receive the IPI or NMI.
+        unsafe { bindings::crash_stop_arch_send_others(nmi) }
+    }
+
+    #[inline(always)]
     fn relax(&self) {
         // SAFETY: arch hook, callable in any context.
         unsafe { bindings::crash_stop_arch_relax() }

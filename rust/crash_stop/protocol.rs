@@ -281,6 +281,15 @@ pub trait Platform {
     fn send_ipi(&self, cpu: u32);
     /// Sends an NMI to `cpu`.
     fn send_nmi(&self, cpu: u32);
+    /// Sends the crash_stop IPI (`nmi` false) or an NMI (`nmi` true) to
+    /// every online CPU but the caller at once (one broadcast where the
+    /// hardware has it), or returns false having sent nothing: then the
+    /// protocol sends to each CPU. It is only called when every other
+    /// online CPU is to receive it.
+    fn send_to_others(&self, nmi: bool) -> bool {
+        let _ = nmi;
+        false
+    }
     /// One iteration of a wait loop (cpu_relax, keep watchdogs quiet); takes
     /// at least [`Platform::RELAX_MIN_NS`].
     fn relax(&self);
@@ -851,10 +860,15 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         // Open the gather: from here on handlers act for `gen`.
         self.current.store(gen, Ordering::Release);
 
-        for_each_requested(slots, gen, |cpu, slot| {
+        for_each_requested(slots, gen, |_, slot| {
             slot.ipi_gen.store(gen, Ordering::Release);
-            p.send_ipi(cpu);
         });
+        // Every other online CPU is requested unless some are parked, or
+        // beyond the table.
+        let all = out.parked == 0 && p.nr_cpus() as usize <= N;
+        if !(all && p.send_to_others(false)) {
+            for_each_requested(slots, gen, |cpu, _| p.send_ipi(cpu));
+        }
         let mut done = self.wait_while(p, start, params.ipi_wait_ns, || self.any_pending(p, gen));
 
         if !done {
@@ -952,9 +966,37 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
     /// every `kick` word, then wakes (with an NMI, accounted so that the
     /// handler claims it) each CPU that waits halted. Called after the
     /// change was stored with `SeqCst`; pairs with `wait_release()`.
+    ///
+    /// When every other online CPU waits halted (the usual case), one
+    /// broadcast NMI wakes them all ([`Platform::send_to_others`]).
     fn wake(&self, p: &P, gen: u64) {
-        for (cpu, slot) in (0u32..).zip(self.active(p)) {
+        let me = p.this_cpu();
+        let slots = self.active(p);
+        let mut all = p.nr_cpus() as usize <= N;
+        for (cpu, slot) in (0u32..).zip(slots) {
             slot.kick.fetch_add(1, Ordering::SeqCst);
+            all = all
+                && (cpu == me || !p.cpu_online(cpu) || slot.sleeping.load(Ordering::SeqCst) == gen);
+        }
+        if all {
+            // Counted before the NMI is sent, so that the handler claims
+            // it; a CPU that woke meanwhile claims a surplus one.
+            let others = || {
+                (0u32..)
+                    .zip(slots)
+                    .filter(move |&(cpu, _)| cpu != me && p.cpu_online(cpu))
+            };
+            for (_, slot) in others() {
+                slot.nmi_sent.fetch_add(1, Ordering::Release);
+            }
+            if !p.send_to_others(true) {
+                for (cpu, _) in others() {
+                    p.send_nmi(cpu);
+                }
+            }
+            return;
+        }
+        for (cpu, slot) in (0u32..).zip(slots) {
             if slot.sleeping.load(Ordering::SeqCst) == gen {
                 slot.nmi_sent.fetch_add(1, Ordering::Release);
                 p.send_nmi(cpu);

@@ -11,6 +11,7 @@
  */
 
 #include <linux/crash_stop_internal.h>
+#include <linux/cpumask.h>
 #include <linux/delay.h>
 #include <linux/hardirq.h>
 #include <linux/init.h>
@@ -137,6 +138,20 @@ void crash_stop_arch_send_nmi(unsigned int cpu)
 	__apic_send_IPI(cpu, NMI_VECTOR);
 }
 NOKPROBE_SYMBOL(crash_stop_arch_send_nmi);
+
+/*
+ * The IPI (or NMI) to every other online CPU, as one shorthand write where
+ * the APIC driver uses them (as smp_call_function() does); not while a
+ * present CPU is offline, which a shorthand would reach as well.
+ */
+bool crash_stop_arch_send_others(bool nmi)
+{
+	if (num_online_cpus() != num_present_cpus())
+		return false;
+	apic_send_IPI_allbutself(nmi ? NMI_VECTOR : CRASH_STOP_VECTOR);
+	return true;
+}
+NOKPROBE_SYMBOL(crash_stop_arch_send_others);
 
 /*
  * sched_clock() reads the TSC directly: unlike local_clock() it keeps

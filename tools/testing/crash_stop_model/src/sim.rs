@@ -1360,6 +1360,18 @@ impl Platform for SimCpu {
         self.m.kick(cpu as usize);
     }
 
+    /// A broadcast is one send to each other online CPU, in order.
+    fn send_to_others(&self, nmi: bool) -> bool {
+        for cpu in (0..self.m.n as u32).filter(|&c| c != self.id && self.cpu_online(c)) {
+            if nmi {
+                self.send_nmi(cpu);
+            } else {
+                self.send_ipi(cpu);
+            }
+        }
+        true
+    }
+
     fn relax(&self) {
         let m = &self.m;
         let c = self.st();
