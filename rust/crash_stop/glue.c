@@ -157,12 +157,14 @@ void crash_stop_touch_watchdogs(void)
 }
 
 /*
- * On each resumed CPU: its scheduler clock and soft-lockup timestamp are
- * stale after a long stop with interrupts off; have the next tick
- * resynchronise them instead of reporting the gap as a lockup.
+ * On each resumed CPU: its hard-lockup detector state, scheduler clock and
+ * soft-lockup timestamp are stale after a long stop with interrupts off;
+ * have the next tick resynchronise them instead of reporting the gap as a
+ * lockup.
  */
 void crash_stop_cpu_resumed(void)
 {
+	touch_nmi_watchdog();
 	touch_softlockup_watchdog_sync();
 }
 NOKPROBE_SYMBOL(crash_stop_cpu_resumed);

@@ -1306,6 +1306,10 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
                     p.halt_while(&slot.kick, kick);
                 }
                 slot.sleeping.store(0, Ordering::Relaxed);
+                if self.released.load(Ordering::Acquire) >= gen {
+                    // Woken for the release: leave without another step.
+                    break;
+                }
             }
             p.relax();
         }
