@@ -45,10 +45,13 @@ QUANTITIES = [
     ("stop_machine", "stop_machine(), no-op"),
     ("hold_all_gather", "hold-all (kgdb roundup shape): gather"),
     ("hold_all", "hold-all: round trip"),
+    ("hold_all_release", "hold-all: release"),
     ("crash_stop_gather", "crash_stop(): gather"),
     ("crash_stop", "crash_stop(): round trip"),
+    ("crash_stop_release", "crash_stop(): release (callback end to return)"),
     ("crash_stop_spin_gather", "crash_stop(), spinning hold (crash_stop.halt=0): gather"),
     ("crash_stop_spin", "crash_stop(), spinning hold: round trip"),
+    ("crash_stop_spin_release", "crash_stop(), spinning hold: release"),
     ("crash_stop_nmi_gather", "crash_stop(), IRQ-off spinner: gather after the NMI escalation"),
     ("crash_stop_nmi", "crash_stop(), IRQ-off spinner: round trip after the escalation"),
 ]
@@ -169,6 +172,9 @@ def parse_results(path):
             line = raw.decode("utf-8", "replace").strip()
             if line.startswith("BENCH_CPUS "):
                 vcpus = int(line.split()[1])
+            if line.startswith("BENCH_REWAKES "):
+                sent, wakes = (int(x) for x in line.split()[1:3])
+                rows["rewakes"] = (sent, wakes)
             m = RESULT.match(line)
             if not m:
                 continue
@@ -370,6 +376,13 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
                 c += " [%s]" % " ".join(r["notes"])
             cells.append(c)
         lines.append("| %s | %s |" % (desc, " | ".join(cells)))
+    rewakes = ["%d of %d at %d vCPUs" % (data[n]["rewakes"] + (n,))
+               for n in counts if "rewakes" in data.get(n, {})]
+    if rewakes:
+        lines.append("")
+        lines.append("smp_call_function, nmi_ack and crash_stop() ran a round of "
+                     "each in turn. Wake-up NMIs crash_stop() sent again (a first one "
+                     "that landed just before the halt): " + ", ".join(rewakes) + ".")
     if holds:
         lines.append("")
         lines.append("QEMU process CPU use (utime + stime) while crash_stop holds every "

@@ -4,10 +4,11 @@
  * mechanisms the kernel has for it, measured side by side in one boot
  * (scripts/bench.sh).
  *
- * Write "mech=NAME rounds=N [ipi_ms=M]" to
+ * Write "mech=NAME[,NAME...] rounds=N [ipi_ms=M]" to
  * /sys/kernel/debug/crash_stop_bench/run: the rounds run on CPU 0 (in a
- * kworker bound to it, work_on_cpu()); read the file for one line per
- * measured quantity:
+ * kworker bound to it, work_on_cpu()), one round of each named mechanism
+ * in turn (up to 4), so that they see the same host load; read the file
+ * for one line per measured quantity:
  *
  *   BENCH_RESULT mech=Q rounds=N min=NS median=NS p90=NS max=NS [note=K ...]
  *
@@ -23,17 +24,21 @@
  *                      whose function acknowledges, then spins until
  *                      released; the monarch waits for every
  *                      acknowledgement, releases, waits for all to leave.
- *                      Two quantities: hold_all_gather (until all
- *                      acknowledged) and hold_all (the round trip)
+ *                      Three quantities: hold_all_gather (until all
+ *                      acknowledged), hold_all (the round trip) and
+ *                      hold_all_release (from the release until all left)
  *   crash_stop         crash_stop() with a no-op callback: crash_stop_gather
- *                      (crash_stop_result.gather_ns) and crash_stop (the
- *                      round trip: wall time of the call)
+ *                      (crash_stop_result.gather_ns), crash_stop (the
+ *                      round trip: wall time of the call) and
+ *                      crash_stop_release (from the end of the monarch's
+ *                      callback until the call returns)
  *   crash_stop_nmi     the same with a CPU that spins with interrupts off
  *                      (started beforehand, e.g. through the crash_stop
  *                      test interface's "spin" file) and ipi_ms=M: the
  *                      NMI path, time after the escalation, i.e. minus M:
- *                      crash_stop_nmi_gather (gather_ns - M) and
- *                      crash_stop_nmi (wall time - M)
+ *                      crash_stop_nmi_gather (gather_ns - M),
+ *                      crash_stop_nmi (wall time - M) and
+ *                      crash_stop_nmi_release
  *
  * Notes in the result line count anomalous rounds: "escalated=K" (an
  * IPI-only round that needed an NMI), "not_nmi=K" (an NMI-path round where
@@ -64,7 +69,8 @@
 
 #define MAX_ROUNDS	100000
 #define ROUND_TIMEOUT_NS	(5 * NSEC_PER_SEC)
-#define RESULT_SIZE	2048
+#define RESULT_SIZE	4096
+#define MAX_MECHS	4
 
 /* One measured quantity of a run. */
 struct series {
@@ -77,7 +83,7 @@ struct run {
 	const char *mech;
 	unsigned int rounds;
 	unsigned int ipi_ms;
-	struct series s[2];
+	struct series s[3];
 	unsigned int nr_series;
 	unsigned int escalated, not_nmi, missing, timeout, fail;
 };
@@ -97,8 +103,13 @@ static int noop_stop(void *data)
 	return 0;
 }
 
+/* When the monarch's callback of the last crash_stop() round ended. */
+static u64 callback_end_ns;
+
 static void noop_crash_stop(const struct crash_stop_result *res, void *data)
 {
+	/* The NMI-safe clock: a stopped CPU may hold the timekeeping lock. */
+	WRITE_ONCE(callback_end_ns, ktime_get_mono_fast_ns());
 }
 
 /* Spin until @done() or the round timeout; false on timeout. */
@@ -158,6 +169,8 @@ static int round_nmi(struct run *r, u64 *out)
 	apic->send_IPI_allbutself(NMI_VECTOR);
 	ok = wait_until(nmi_all_acked, gen, t0);
 	*out = ktime_get_ns() - t0;
+	/* Other mechanisms' NMIs may come next: leave them alone. */
+	WRITE_ONCE(nmi_gen, 0);
 	local_irq_restore(flags);
 	if (!ok)
 		r->timeout++;
@@ -196,23 +209,25 @@ static bool hold_all_out(unsigned long gen)
 	return count_flag(&hold_out, gen) == num_online_cpus() - 1;
 }
 
-static int round_hold(struct run *r, u64 *gather, u64 *rtt)
+static int round_hold(struct run *r, u64 *gather, u64 *rtt, u64 *release)
 {
 	static unsigned long gen;
 	bool ok;
-	u64 t0;
+	u64 t0, t1;
 
 	gen++;
 	preempt_disable();
 	t0 = ktime_get_ns();
 	smp_call_function(hold_fn, (void *)gen, 0);
 	ok = wait_until(hold_all_in, gen, t0);
-	*gather = ktime_get_ns() - t0;
+	t1 = ktime_get_ns();
+	*gather = t1 - t0;
 	/* On a timeout, release the CPUs that made it all the same. */
 	smp_store_release(&hold_release, gen);
 	if (ok)
 		ok = wait_until(hold_all_out, gen, t0);
 	*rtt = ktime_get_ns() - t0;
+	*release = t0 + *rtt - t1;
 	preempt_enable();
 	if (!ok)
 		r->timeout++;
@@ -221,7 +236,8 @@ static int round_hold(struct run *r, u64 *gather, u64 *rtt)
 
 /* -- crash_stop -- */
 
-static int round_crash_stop(struct run *r, bool nmi, u64 *gather, u64 *rtt)
+static int round_crash_stop(struct run *r, bool nmi, u64 *gather, u64 *rtt,
+			    u64 *release)
 {
 	struct crash_stop_args args = {
 		.callback = noop_crash_stop,
@@ -249,6 +265,7 @@ static int round_crash_stop(struct run *r, bool nmi, u64 *gather, u64 *rtt)
 		r->escalated++;
 	*gather = res.gather_ns > wait ? res.gather_ns - wait : 0;
 	*rtt = t1 - t0 > wait ? t1 - t0 - wait : 0;
+	*release = t1 - READ_ONCE(callback_end_ns);
 	return 0;
 }
 
@@ -276,55 +293,76 @@ static int one_round(struct run *r, u64 *v)
 		return ret;
 	}
 	if (!strcmp(r->mech, "hold_all"))
-		return round_hold(r, &v[1], &v[0]);
+		return round_hold(r, &v[1], &v[0], &v[2]);
 	if (!strcmp(r->mech, "crash_stop"))
-		return round_crash_stop(r, false, &v[1], &v[0]);
+		return round_crash_stop(r, false, &v[1], &v[0], &v[2]);
 	if (!strcmp(r->mech, "crash_stop_nmi"))
-		return round_crash_stop(r, true, &v[1], &v[0]);
+		return round_crash_stop(r, true, &v[1], &v[0], &v[2]);
 	return -EINVAL;
 }
 
-/* The series of each mechanism: [0] the headline, [1] the gather if any. */
+/*
+ * The series of each mechanism: [0] the headline, [1] the gather and [2]
+ * the release if any.
+ */
 static const struct {
 	const char *mech;
-	const char *series[2];
+	const char *series[3];
 } mechs[] = {
 	{ "smp_call_function", { "smp_call_function" } },
 	{ "nmi_ack", { "nmi_ack" } },
 	{ "stop_machine", { "stop_machine" } },
-	{ "hold_all", { "hold_all", "hold_all_gather" } },
-	{ "crash_stop", { "crash_stop", "crash_stop_gather" } },
-	{ "crash_stop_nmi", { "crash_stop_nmi", "crash_stop_nmi_gather" } },
+	{ "hold_all", { "hold_all", "hold_all_gather", "hold_all_release" } },
+	{ "crash_stop", { "crash_stop", "crash_stop_gather", "crash_stop_release" } },
+	{ "crash_stop_nmi", { "crash_stop_nmi", "crash_stop_nmi_gather",
+			      "crash_stop_nmi_release" } },
 };
+
+/* The mechanisms of one run, their rounds interleaved (see bench()). */
+struct batch {
+	struct run r[MAX_MECHS];
+	unsigned int n;
+};
+
+static bool batch_has(const struct batch *b, const char *mech)
+{
+	unsigned int j;
+
+	for (j = 0; j < b->n; j++)
+		if (!strcmp(b->r[j].mech, mech))
+			return true;
+	return false;
+}
 
 static long run_on_cpu(void *data)
 {
-	struct run *r = data;
-	unsigned int i, k;
-	u64 v[2];
+	struct batch *b = data;
+	bool nmi = batch_has(b, "nmi_ack");
+	unsigned int i, j, k;
+	u64 v[3];
 	int ret = 0;
 
-	if (!strcmp(r->mech, "nmi_ack")) {
+	if (nmi) {
 		ret = register_nmi_handler(NMI_LOCAL, bench_nmi, 0, "cs_bench");
 		if (ret)
 			return ret;
 	}
 	/* One warm-up round, then the measured ones. */
-	for (i = 0; i <= r->rounds; i++) {
-		v[0] = v[1] = 0;
-		ret = one_round(r, v);
-		if (ret)
-			break;
-		if (i == 0)
-			continue;
-		for (k = 0; k < r->nr_series; k++)
-			r->s[k].ns[r->s[k].n++] = v[k];
+	for (i = 0; i <= b->r[0].rounds && !ret; i++) {
+		for (j = 0; j < b->n && !ret; j++) {
+			struct run *r = &b->r[j];
+
+			v[0] = v[1] = v[2] = 0;
+			ret = one_round(r, v);
+			if (ret || i == 0)
+				continue;
+			for (k = 0; k < r->nr_series; k++)
+				r->s[k].ns[r->s[k].n++] = v[k];
+		}
 		cond_resched();
 	}
-	if (!strcmp(r->mech, "nmi_ack")) {
-		WRITE_ONCE(nmi_gen, 0);
+	if (nmi)
 		unregister_nmi_handler(NMI_LOCAL, "cs_bench");
-	}
 	return ret;
 }
 
@@ -372,42 +410,69 @@ static void summarize(struct run *r, struct series *s, bool notes)
 	result_len += scnprintf(result + result_len, RESULT_SIZE - result_len, "\n");
 }
 
-static int bench(const char *mech, unsigned int rounds, unsigned int ipi_ms)
+/*
+ * Runs the comma-separated mechanisms of @list, one round of each in turn
+ * (so that a change of the host's load affects all of them alike), and
+ * leaves one summary line per quantity in the result buffer.
+ */
+static int bench(char *list, unsigned int rounds, unsigned int ipi_ms)
 {
-	struct run r = { .rounds = rounds, .ipi_ms = ipi_ms };
-	unsigned int i, k;
-	long ret;
+	struct batch *b;
+	char *name;
+	unsigned int i, j, k;
+	long ret = 0;
 
-	for (i = 0; i < ARRAY_SIZE(mechs); i++)
-		if (!strcmp(mechs[i].mech, mech))
-			break;
-	if (i == ARRAY_SIZE(mechs))
-		return -EINVAL;
-	r.mech = mechs[i].mech;
-	if (!strcmp(mech, "crash_stop_nmi") && !ipi_ms)
-		return -EINVAL;
 	if (num_online_cpus() < 2 || !cpu_online(0))
 		return -ENODEV;
-	for (k = 0; k < 2 && mechs[i].series[k]; k++) {
-		r.s[k].name = mechs[i].series[k];
-		r.s[k].ns = vmalloc_array(rounds, sizeof(u64));
-		if (!r.s[k].ns) {
-			ret = -ENOMEM;
+	b = kzalloc_obj(*b);
+	if (!b)
+		return -ENOMEM;
+	while ((name = strsep(&list, ","))) {
+		struct run *r = &b->r[b->n];
+
+		for (i = 0; i < ARRAY_SIZE(mechs); i++)
+			if (!strcmp(mechs[i].mech, name))
+				break;
+		if (i == ARRAY_SIZE(mechs) || b->n == MAX_MECHS ||
+		    batch_has(b, name) ||
+		    (!strcmp(name, "crash_stop_nmi") && !ipi_ms)) {
+			ret = -EINVAL;
 			goto out;
 		}
-		r.nr_series++;
+		r->mech = mechs[i].mech;
+		r->rounds = rounds;
+		r->ipi_ms = ipi_ms;
+		b->n++;
+		for (k = 0; k < ARRAY_SIZE(r->s) && mechs[i].series[k]; k++) {
+			r->s[k].name = mechs[i].series[k];
+			r->s[k].ns = vmalloc_array(rounds, sizeof(u64));
+			if (!r->s[k].ns) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			r->nr_series++;
+		}
 	}
-	pr_info("%s: %u rounds on CPU 0, %u CPUs online\n", mech, rounds,
-		num_online_cpus());
-	ret = work_on_cpu(0, run_on_cpu, &r);
+	if (!b->n) {
+		ret = -EINVAL;
+		goto out;
+	}
+	pr_info("%u mechanisms, %u rounds each on CPU 0, %u CPUs online\n",
+		b->n, rounds, num_online_cpus());
+	ret = work_on_cpu(0, run_on_cpu, b);
 	result_len = 0;
-	for (k = 0; k < r.nr_series; k++)
-		summarize(&r, &r.s[k], k == 0);
-	if (ret)
-		pr_warn("%s: stopped after %u rounds: %ld\n", mech, r.s[0].n, ret);
+	for (j = 0; j < b->n; j++) {
+		for (k = 0; k < b->r[j].nr_series; k++)
+			summarize(&b->r[j], &b->r[j].s[k], k == 0);
+		if (ret)
+			pr_warn("%s: stopped after %u rounds: %ld\n",
+				b->r[j].mech, b->r[j].s[0].n, ret);
+	}
 out:
-	for (k = 0; k < 2; k++)
-		vfree(r.s[k].ns);
+	for (j = 0; j < MAX_MECHS; j++)
+		for (k = 0; k < ARRAY_SIZE(b->r[j].s); k++)
+			vfree(b->r[j].s[k].ns);
+	kfree(b);
 	return ret;
 }
 
@@ -416,7 +481,7 @@ out:
 static ssize_t run_write(struct file *file, const char __user *ubuf,
 			 size_t count, loff_t *ppos)
 {
-	char buf[128], *p = buf, *word, mech[32] = "";
+	char buf[160], *p = buf, *word, mech[96] = "";
 	unsigned int rounds = 0, ipi_ms = 0;
 	int ret;
 

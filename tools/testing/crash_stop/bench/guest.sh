@@ -11,6 +11,8 @@
 #
 #   BENCH_PROGRESS WHAT     what starts now (shown on the host's console)
 #   BENCH_RESULT ...        the module's summary lines
+#   BENCH_REWAKES N OF      crash_stop() sent N wake-up NMIs again, of OF
+#                           (held CPUs times rounds)
 #   BENCH_MARK NAME UPTIME  a hold/idle window begins or ends: the host
 #                           timestamps it and reads QEMU's CPU time
 #   BENCH_ERROR TEXT        something failed
@@ -33,6 +35,11 @@ run() {
 	cat $D/run
 }
 
+# The NMIs taken by all CPUs so far (the "NMI:" row of /proc/interrupts).
+nmis() {
+	awk '$1 == "NMI:" { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i } END { print n + 0 }' /proc/interrupts
+}
+
 mark() {
 	echo "BENCH_MARK $1 $(cut -d' ' -f1 /proc/uptime)"
 }
@@ -43,20 +50,23 @@ insmod /bench/crash_stop_bench.ko || {
 	exit 1
 }
 
-run smp_call_function
-run nmi_ack
+HALT=/sys/module/crash_stop/parameters/halt
+# crash_stop() with the halted hold (crash_stop.halt=1) and the mechanisms
+# it is compared with, a round of each in turn; later the spinning hold
+# (0), in the same boot.
+[ -w $HALT ] && echo 1 >$HALT
+n0=$(nmis)
+run smp_call_function,nmi_ack,crash_stop
+# The NMIs beyond one per other CPU and round for nmi_ack and one for
+# crash_stop's wake-up: wake-up NMIs sent again (see REWAKE_NS).
+echo "BENCH_REWAKES $(($(nmis) - n0 - 2 * (ncpu - 1) * (ROUNDS + 1))) $(((ncpu - 1) * (ROUNDS + 1)))"
 run stop_machine
 run hold_all
-HALT=/sys/module/crash_stop/parameters/halt
-# The halted hold (crash_stop.halt=1), then the spinning one (0), in the
-# same boot.
-[ -w $HALT ] && echo 1 >$HALT
-run crash_stop
 if [ -w $HALT ]; then
 	echo 0 >$HALT
 	echo "BENCH_PROGRESS crash_stop_spin"
 	run crash_stop >/tmp/spin.out
-	sed -n -e 's/^\(BENCH_RESULT mech=crash_stop\)\(_gather\)* /\1_spin\2 /p' \
+	sed -n -e 's/^\(BENCH_RESULT mech=crash_stop\)\([_a-z]*\) /\1_spin\2 /p' \
 		/tmp/spin.out
 else
 	err "no $HALT: the kernel has no halted hold"
