@@ -82,6 +82,8 @@ while [ "$(cat $cs_now 2>/dev/null)" = tsc-early ] && [ $i -lt 100 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
+# With the halted hold, the default.
+[ -w $HALT ] && echo 1 >$HALT
 if echo "cpu=$((ncpu - 1)) irqs=off ms=$SPIN_MS" >$CS/spin; then
 	run crash_stop_nmi "ipi_ms=$IPI_MS"
 	echo stop >$CS/spin
@@ -92,6 +94,7 @@ fi
 if [ "$HOLD_S" -gt 0 ]; then
 	echo "BENCH_PROGRESS idle ${HOLD_S} s"
 	mark idle_begin
+	sleep 0.2
 	sleep "$HOLD_S"
 	mark idle_end
 	for state in held held_spin; do
@@ -102,6 +105,9 @@ if [ "$HOLD_S" -gt 0 ]; then
 		fi
 		echo "BENCH_PROGRESS $state ${HOLD_S} s"
 		mark ${state}_begin
+		# Until the mark has left the UART (its transmit interrupt
+		# cannot run while every CPU is held).
+		sleep 0.2
 		echo "hold_ms=$((HOLD_S * 1000))" >$CS/stop || err "the hold failed"
 		mark ${state}_end
 		head -n 1 $CS/last | sed "s/^/BENCH_HOLD_LAST $state /"
