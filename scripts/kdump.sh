@@ -574,20 +574,7 @@ write_summary() {
 # ---- main -----------------------------------------------------------------
 
 list_cases
-if (($# > 0)); then
-	sel=()
-	for want in "$@"; do
-		found=0
-		for c in "${CASES[@]}"; do
-			if [[ ${c%%|*} == "$want" ]]; then
-				sel+=("$c")
-				found=1
-			fi
-		done
-		((found)) || die "no kdump case '$want' (cases: $(printf '%s ' "${CASES[@]%%|*}"))"
-	done
-	CASES=("${sel[@]}")
-fi
+select_cases kdump "$@"
 ((${#CASES[@]})) || die "no kdump scenario in $(rel "$KD_SRC")/scenarios"
 [[ -f $SYSTEM_MAP ]] || die "no $(rel "$SYSTEM_MAP"): run 'make kernel' first"
 

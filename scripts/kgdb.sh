@@ -298,20 +298,7 @@ if [[ $KG_SET == short ]]; then
 	done
 else
 	list_cases
-	if (($# > 0)); then
-		sel=()
-		for want in "$@"; do
-			found=0
-			for c in "${CASES[@]}"; do
-				if [[ ${c%%|*} == "$want" ]]; then
-					sel+=("$c")
-					found=1
-				fi
-			done
-			((found)) || die "no kgdb case '$want' (cases: $(printf '%s ' "${CASES[@]%%|*}"))"
-		done
-		CASES=("${sel[@]}")
-	fi
+	select_cases kgdb "$@"
 	((${#CASES[@]})) || die "no kgdb scenario in $(rel "$KG_SRC")/scenarios"
 
 	total=$((1 + ${#CASES[@]}))

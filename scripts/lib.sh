@@ -149,3 +149,23 @@ scenario_opt() {
 		}' "$1")
 	echo "${v:-$3}"
 }
+
+# select_cases WHAT [NAME...]: keep the entries of CASES ("name|...") that
+# are named, in the order asked (all of them when none is); dies on a name
+# that is not a WHAT case.
+select_cases() {
+	local what=$1 want c found sel=()
+	shift
+	(($# > 0)) || return 0
+	for want in "$@"; do
+		found=0
+		for c in "${CASES[@]}"; do
+			if [[ ${c%%|*} == "$want" ]]; then
+				sel+=("$c")
+				found=1
+			fi
+		done
+		((found)) || die "no $what case '$want' (cases: $(printf '%s ' "${CASES[@]%%|*}"))"
+	done
+	CASES=("${sel[@]}")
+}
