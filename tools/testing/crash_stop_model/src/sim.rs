@@ -1445,6 +1445,11 @@ impl Platform for SimCpu {
             thread::park_timeout(Duration::from_millis(5));
         }
         c.halted.store(false, SeqCst);
+        // An NMI on top of the halt, not at the next relax(): a CPU woken
+        // for the release leaves without another relax().
+        if c.nested_in_release.load(Acquire) && c.in_stop.load(Relaxed) {
+            self.nested_in_release();
+        }
         self.poll_nmi();
     }
 
