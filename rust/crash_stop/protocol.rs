@@ -1004,24 +1004,26 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         }
     }
 
+    /// The CPUs that still wait halted in `gen` (announced `sleeping` and
+    /// not left), with their numbers.
+    fn sleepers<'a>(&'a self, p: &P, gen: u64) -> impl Iterator<Item = (u32, &'a Slot<P::Record>)> {
+        (0u32..).zip(self.active(p)).filter(move |(_, s)| {
+            s.sleeping.load(Ordering::SeqCst) == gen && s.left.load(Ordering::Acquire) != gen
+        })
+    }
+
     /// Sends another wake-up NMI to each CPU that still waits halted in
     /// `gen` (its first one may have landed before its halt).
     fn rewake(&self, p: &P, gen: u64) {
-        for (cpu, slot) in (0u32..).zip(self.active(p)) {
-            if slot.sleeping.load(Ordering::SeqCst) == gen
-                && slot.left.load(Ordering::Acquire) != gen
-            {
-                slot.nmi_sent.fetch_add(1, Ordering::Release);
-                p.send_nmi(cpu);
-            }
+        for (cpu, slot) in self.sleepers(p, gen) {
+            slot.nmi_sent.fetch_add(1, Ordering::Release);
+            p.send_nmi(cpu);
         }
     }
 
     /// Whether a CPU still waits halted in `gen`.
     fn any_sleeping(&self, p: &P, gen: u64) -> bool {
-        self.active(p).iter().any(|s| {
-            s.sleeping.load(Ordering::SeqCst) == gen && s.left.load(Ordering::Acquire) != gen
-        })
+        self.sleepers(p, gen).next().is_some()
     }
 
     /// Abandons the generation held by the calling CPU after it crashed
