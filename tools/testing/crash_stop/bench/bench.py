@@ -429,7 +429,9 @@ def plot(outdir):
             rows.setdefault(r["mechanism"], []).append(
                 (int(r["vcpus"]), int(r["median_ns"]), int(r["p90_ns"])))
     fig, ax = plt.subplots(figsize=(10, 7.5), dpi=110)
-    markers = "osD^v<>ph*"
+    # One colour and one marker per quantity (there are 14).
+    markers = "osD^v<>ph*XPd8H"
+    colours = plt.get_cmap("tab20").colors
     for i, (q, desc) in enumerate(QUANTITIES):
         pts = sorted(rows.get(q, []))
         if not pts:
@@ -437,8 +439,9 @@ def plot(outdir):
         xs = [p[0] for p in pts]
         med = [p[1] for p in pts]
         p90 = [p[2] for p in pts]
+        style = "--" if q.endswith("_gather") else ":" if q.endswith("_release") else "-"
         line, = ax.plot(xs, med, marker=markers[i % len(markers)], label=desc,
-                        linestyle="--" if q.endswith("_gather") else "-")
+                        color=colours[i % len(colours)], linestyle=style)
         ax.scatter(xs, p90, marker="_", s=260, linewidths=2,
                    color=line.get_color(), zorder=3)
     ax.set_yscale("log")
