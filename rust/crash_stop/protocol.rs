@@ -980,7 +980,7 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         }
         if all {
             // Counted before the NMI is sent, so that the handler claims
-            // it; a CPU that woke meanwhile claims a surplus one.
+            // it, also on a CPU that woke and left meanwhile.
             let others = || {
                 (0u32..)
                     .zip(slots)
