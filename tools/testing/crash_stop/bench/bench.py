@@ -379,8 +379,11 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
                 c += " [%s]" % " ".join(r["notes"])
             cells.append(c)
         lines.append("| %s | %s |" % (desc, " | ".join(cells)))
+    # Fewer NMIs than rounds (negative) when two of them merged.
     rewakes = ["%d of %d at %d vCPUs" % (data[n]["rewakes"] + (n,))
                for n in counts if "rewakes" in data.get(n, {})]
+    if any(data[n]["rewakes"][0] < 0 for n in counts if "rewakes" in data.get(n, {})):
+        rewakes.append("a negative count: NMIs that merged with another one")
     if rewakes:
         lines.append("")
         lines.append("smp_call_function, nmi_ack and crash_stop() ran a round of "
