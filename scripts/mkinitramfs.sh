@@ -10,6 +10,8 @@
 #   /scenario.sh        SCENARIO itself (run with stdin from /dev/null)
 #   /modules/*.ko       build/out/*.ko  (load with insmod /modules/X.ko)
 #   /selftests/*        build/out/selftests/*
+#   /lib/crash_stop.sh  shell helpers for the scenario
+#                       (tools/testing/crash_stop/guest-lib.sh)
 #   /proc /sys /dev /sys/kernel/debug   mounted
 #   stdout and stderr   the second serial port, /dev/ttyS1: the results
 #                       channel (the kernel console stays on ttyS0)
@@ -37,7 +39,7 @@ fi
 root=$(mktemp -d "${TMPDIR:-/tmp}/cs-initramfs.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,root,modules,selftests}
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,lib,proc,sys,dev,tmp,root,modules,selftests}
 cp "$BUSYBOX" "$root/bin/busybox"
 "$BUSYBOX" --list-full | while read -r applet; do
 	[[ -e $root/$applet ]] || ln -s /bin/busybox "$root/$applet"
@@ -50,6 +52,7 @@ if [[ -d $OUT_DIR/selftests ]]; then
 	cp -r "$OUT_DIR/selftests/." "$root/selftests/"
 fi
 install -m 0755 "$scenario" "$root/scenario.sh"
+install -m 0644 "$CS_ROOT/tools/testing/crash_stop/guest-lib.sh" "$root/lib/crash_stop.sh"
 if [[ -n ${EXTRA_DIR:-} ]]; then
 	[[ -d $EXTRA_DIR ]] || die "EXTRA_DIR=$EXTRA_DIR is not a directory"
 	cp -r "$EXTRA_DIR/." "$root/"

@@ -17,6 +17,7 @@
 #                           timestamps it and reads QEMU's CPU time
 #   BENCH_ERROR TEXT        something failed
 . /bench/settings
+. /lib/crash_stop.sh
 D=/sys/kernel/debug/crash_stop_bench
 CS=/sys/kernel/debug/crash_stop
 ncpu=$(grep -c '^processor' /proc/cpuinfo)
@@ -72,16 +73,10 @@ else
 	err "no $HALT: the kernel has no halted hold"
 fi
 
-# The NMI path: the last CPU spins with interrupts off. Not while the
-# kernel may still switch from tsc-early to tsc (about 2 s after boot on a
-# quiet host): that switch is a stop_machine(), which waits for the
-# spinner to end and stalls CPU 0, the bench's CPU, for the whole spin.
-cs_now=/sys/devices/system/clocksource/clocksource0/current_clocksource
-i=0
-while [ "$(cat $cs_now 2>/dev/null)" = tsc-early ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+# The NMI path: the last CPU spins with interrupts off; not before the
+# boot-time clocksource switch, which would stall CPU 0, the bench's CPU,
+# for the whole spin.
+cs_clocksource_settled
 # With the halted hold, the default.
 [ -w $HALT ] && echo 1 >$HALT
 if echo "cpu=$((ncpu - 1)) irqs=off ms=$SPIN_MS" >$CS/spin; then

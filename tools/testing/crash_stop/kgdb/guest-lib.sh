@@ -12,6 +12,8 @@
 # hangs in its next fork (the TLB shootdown waits for that CPU), so the
 # shell that breaks in must never have run on the spinner's CPU.
 
+. /lib/crash_stop.sh
+
 CS_DBG=/sys/kernel/debug/crash_stop
 KG_LOAD=/tmp/kgdb_load.table
 KG_LOAD2=/tmp/kgdb_load2.table
@@ -124,24 +126,13 @@ kg_kgdboc() {
 # kg_spin CPU: a kthread spinning with interrupts off on CPU.
 kg_spin() {
 	[ -w $CS_DBG/spin ] || kg_fail "no $CS_DBG/spin (CONFIG_CRASH_STOP_TEST)"
-	kg_clocksource_settled
+	# Not before the boot-time clocksource switch (seen: the break-in
+	# came after the whole spin).
+	cs_clocksource_settled
 	echo "cpu=$1 irqs=off ms=$KG_SPIN_MS" >$CS_DBG/spin ||
 		kg_fail "spin write failed"
 	KG_SPINNING=$1
 	echo "KGDB_SPINNER cpu=$1 pid=$(kg_comm_pid "cs_spin/$1")"
-}
-
-# kg_clocksource_settled: wait (up to 10 s) while the kernel may still
-# switch from tsc-early to tsc, about 2 s after boot: the switch is a
-# stop_machine(), which would wait for an IRQ-off spinner to end and stall
-# the scenario for the whole spin (seen: the break-in came after it).
-kg_clocksource_settled() {
-	_cs=/sys/devices/system/clocksource/clocksource0/current_clocksource
-	_i=0
-	while [ "$(cat $_cs 2>/dev/null)" = tsc-early ] && [ $_i -lt 100 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
 }
 
 # kg_wedge CPU MS: CPU spins inside an NMI handler for MS milliseconds.
