@@ -9,7 +9,8 @@
 # bench builds it first), then boots each vCPU count once and, in each
 # boot, runs ROUNDS rounds of every mechanism on CPU 0 (see the module's
 # comment): smp_call_function(wait=1), an NMI to all others with
-# acknowledgement, stop_machine(), a hold-all with spinning slaves (the
+# acknowledgement, the two back to back (the two waves crash_stop() needs,
+# without its protocol), stop_machine(), a hold-all with spinning slaves (the
 # kgdb roundup shape), crash_stop() (gather and round trip), and
 # crash_stop() with the last CPU spinning with interrupts off (the NMI
 # path: the time after the escalation).  In the HOLD_SMP boot it also

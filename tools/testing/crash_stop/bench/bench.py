@@ -42,6 +42,7 @@ import time
 QUANTITIES = [
     ("smp_call_function", "smp_call_function(wait=1), no-op"),
     ("nmi_ack", "NMI to all others, acknowledged"),
+    ("two_waves", "smp_call_function, then nmi_ack (two confirmed waves)"),
     ("stop_machine", "stop_machine(), no-op"),
     ("hold_all_gather", "hold-all (kgdb roundup shape): gather"),
     ("hold_all", "hold-all: round trip"),
@@ -386,9 +387,19 @@ def report(outdir, want_rounds, hold_smp, vmdirs):
         rewakes.append("a negative count: NMIs that merged with another one")
     if rewakes:
         lines.append("")
-        lines.append("smp_call_function, nmi_ack and crash_stop() ran a round of "
-                     "each in turn. Wake-up NMIs crash_stop() sent again (a first one "
+        lines.append("smp_call_function, nmi_ack, two_waves and crash_stop() ran a "
+                     "round of each in turn. Wake-up NMIs crash_stop() sent again (a first one "
                      "that landed just before the halt): " + ", ".join(rewakes) + ".")
+    # crash_stop() stops by IPI and releases by NMI: two waves, confirmed.
+    floor = []
+    for n in counts:
+        cs, tw = data.get(n, {}).get("crash_stop"), data.get(n, {}).get("two_waves")
+        if cs and tw and cs.get("median") and tw.get("median"):
+            floor.append("×%.2f at %d vCPUs" % (cs["median"] / tw["median"], n))
+    if floor:
+        lines.append("")
+        lines.append("crash_stop() round trip against two_waves, the same two waves "
+                     "without the protocol (medians): " + ", ".join(floor) + ".")
     if holds:
         lines.append("")
         lines.append("QEMU process CPU use (utime + stime) while crash_stop holds every "
@@ -432,7 +443,7 @@ def plot(outdir):
             rows.setdefault(r["mechanism"], []).append(
                 (int(r["vcpus"]), int(r["median_ns"]), int(r["p90_ns"])))
     fig, ax = plt.subplots(figsize=(10, 7.5), dpi=110)
-    # One colour and one marker per quantity (there are 14).
+    # One colour and one marker per quantity (there are 15).
     markers = "osD^v<>ph*XPd8H"
     colours = plt.get_cmap("tab20").colors
     for i, (q, desc) in enumerate(QUANTITIES):

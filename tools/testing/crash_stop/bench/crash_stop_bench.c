@@ -19,6 +19,11 @@
  *                      NMI_VECTOR), as nmi_shootdown_cpus() does), each
  *                      acknowledging in an NMI handler of ours: time until
  *                      every other CPU acknowledged
+ *   two_waves          smp_call_function(wait=1), then an nmi_ack round,
+ *                      timed together: one confirmed IPI wave and one
+ *                      confirmed NMI wave, the least a stop by IPI and a
+ *                      release of CPUs halted with interrupts off (woken by
+ *                      NMI) can take on this machine, with no protocol
  *   stop_machine       stop_machine(noop, NULL, NULL): wall time
  *   hold_all           the kgdb roundup shape: smp_call_function(wait=0)
  *                      whose function acknowledges, then spins until
@@ -282,6 +287,16 @@ static int one_round(struct run *r, u64 *v)
 	}
 	if (!strcmp(r->mech, "nmi_ack"))
 		return round_nmi(r, &v[0]);
+	if (!strcmp(r->mech, "two_waves")) {
+		u64 nmi;
+		int ret;
+
+		t0 = ktime_get_ns();
+		smp_call_function(noop_ipi, NULL, 1);
+		ret = round_nmi(r, &nmi);
+		v[0] = ktime_get_ns() - t0;
+		return ret;
+	}
 	if (!strcmp(r->mech, "stop_machine")) {
 		int ret;
 
@@ -311,6 +326,7 @@ static const struct {
 } mechs[] = {
 	{ "smp_call_function", { "smp_call_function" } },
 	{ "nmi_ack", { "nmi_ack" } },
+	{ "two_waves", { "two_waves" } },
 	{ "stop_machine", { "stop_machine" } },
 	{ "hold_all", { "hold_all", "hold_all_gather", "hold_all_release" } },
 	{ "crash_stop", { "crash_stop", "crash_stop_gather", "crash_stop_release" } },
@@ -337,7 +353,7 @@ static bool batch_has(const struct batch *b, const char *mech)
 static long run_on_cpu(void *data)
 {
 	struct batch *b = data;
-	bool nmi = batch_has(b, "nmi_ack");
+	bool nmi = batch_has(b, "nmi_ack") || batch_has(b, "two_waves");
 	unsigned int i, j, k;
 	u64 v[3];
 	int ret = 0;

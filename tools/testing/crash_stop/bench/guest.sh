@@ -57,10 +57,11 @@ HALT=/sys/module/crash_stop/parameters/halt
 # (0), in the same boot.
 [ -w $HALT ] && echo 1 >$HALT
 n0=$(nmis)
-run smp_call_function,nmi_ack,crash_stop
-# The NMIs beyond one per other CPU and round for nmi_ack and one for
-# crash_stop's wake-up: wake-up NMIs sent again (see REWAKE_NS).
-echo "BENCH_REWAKES $(($(nmis) - n0 - 2 * (ncpu - 1) * (ROUNDS + 1))) $(((ncpu - 1) * (ROUNDS + 1)))"
+run smp_call_function,nmi_ack,two_waves,crash_stop
+# The NMIs beyond one per other CPU and round for each of nmi_ack,
+# two_waves and crash_stop's wake-up: wake-up NMIs sent again (see
+# REWAKE_NS).
+echo "BENCH_REWAKES $(($(nmis) - n0 - 3 * (ncpu - 1) * (ROUNDS + 1))) $(((ncpu - 1) * (ROUNDS + 1)))"
 run stop_machine
 run hold_all
 if [ -w $HALT ]; then
