@@ -23,7 +23,8 @@ PKGS=(rustc-web rust-web-src rust-web-clippy bc flex bison libelf-dev libssl-dev
       binutils gdb python3-matplotlib git ca-certificates)
 # libc6-dev: the headers and the static libc of "gcc -static" (gcc only
 # recommends it).  ca-certificates: the HTTPS of cargo and pip.  gdb,
-# binutils (readelf) and python3-matplotlib: kernel debugging and plots.
+# binutils (readelf, objdump) and python3-matplotlib: kernel debugging,
+# checks of the built kernel, and plots.
 #
 # Installed only when no usable one is found (see pick_cargo, pick_python).
 CARGO_PKG=cargo-web PIP_PKG=python3-pip
@@ -38,7 +39,7 @@ declare -gA CMD_PKG=(
 	[bc]=bc [flex]=flex [bison]=bison [cpio]=cpio [depmod]=kmod [xz]=xz-utils
 	[qemu-system-x86_64]=qemu-system-x86 [busybox]=busybox-static
 	[gcc]=gcc [cc]=gcc [make]=make [python3]=python3 [perl]=perl [patch]=patch
-	[ld]=binutils [objcopy]=binutils [readelf]=binutils [gdb]=gdb [git]=git
+	[ld]=binutils [objcopy]=binutils [objdump]=binutils [readelf]=binutils [gdb]=gdb [git]=git
 )
 
 # A cargo on PATH (rustup's, say) is used when it is CARGO_MIN or newer,

@@ -7,6 +7,8 @@
 #       host model tests (tools/testing/crash_stop_model: its run.sh, std
 #       tests and loom, or else cargo test)
 #       kernel build (scripts/build-kernel.sh)
+#       the stopping path calls nothing kprobes may probe (a check of the
+#       built vmlinux: tools/testing/crash_stop/nokprobe-check.py)
 #       KUnit: one boot that runs the built-in KUnit tests
 #       one VM boot per tools/testing/selftests/crash_stop/scenarios/*.sh
 #       kdump through crash_stop (scripts/kdump.sh: one crash per case)
@@ -184,6 +186,18 @@ tap_script() {
 	counts "$p" "$f" "$s"
 }
 
+# The stopping path of the kernel just built calls nothing kprobes may
+# probe (tools/testing/crash_stop/nokprobe-check.py reads build/out/vmlinux).
+nokprobe_check() {
+	local p f s rc=0
+	require_cmds python3 objdump
+	"$CS_ROOT/tools/testing/crash_stop/nokprobe-check.py" \
+		"$CS_BUILD/out/vmlinux" "$CS_BUILD/out/System.map" || rc=$?
+	read -r p f s < <(tap_count "$CURRENT_LOG")
+	((rc == 0 || f > 0)) || f=1
+	counts "$p" "$f" "$s"
+}
+
 # "make bench", shortened so that it cannot rot: every mechanism gives
 # numbers and no boot logged an unknown NMI (its check.tap; no timing is
 # checked).  Results in build/bench-test/.
@@ -223,7 +237,7 @@ all_tests() {
 	for f in "$SCENARIOS"/*.sh; do
 		if [[ -f $f ]]; then scen+=("$f"); fi
 	done
-	PHASES=$((7 + ${#scen[@]}))
+	PHASES=$((8 + ${#scen[@]}))
 	[[ ${CS_KGDB_TESTS:-short} == 0 ]] || PHASES=$((PHASES + 1))
 	phase "host model tests (cargo test, loom)" test-model model_tests
 	phase "kernel build" test-build kernel_build
@@ -232,6 +246,7 @@ all_tests() {
 		summary
 		return
 	fi
+	phase "stopping path off kprobes (vmlinux)" test-nokprobe nokprobe_check
 	phase "KUnit (built-in tests, 4 vCPUs)" test-kunit kunit_boot
 	local name
 	for f in "${scen[@]}"; do
@@ -336,12 +351,13 @@ clippy_check() {
 }
 
 check_all() {
-	PHASES=4
+	PHASES=5
 	phase "kernel work tree (build)" check-build kernel_build
 	if ((STAGE_RC != 0)); then
 		summary
 		return
 	fi
+	phase "stopping path off kprobes (vmlinux)" check-nokprobe nokprobe_check
 	phase "checkpatch.pl --no-tree (patches, C files)" check-checkpatch checkpatch_all
 	if [[ ! -x /usr/bin/clippy-driver ]]; then
 		echo "note: installing rust-web-clippy (clippy for /usr/bin/rustc)"

@@ -67,4 +67,10 @@ void crash_stop_task_info(struct crash_stop_cpu *row);
 bool crash_stop_halt_enabled(void);
 extern const unsigned int crash_stop_abi_sizes[4];
 
+/*
+ * The Rust kernel crate's helper behind CpuId::current() (rust/helpers/
+ * cpu.c), which the stopping path calls: glue.c keeps kprobes off it.
+ */
+unsigned int rust_helper_raw_smp_processor_id(void);
+
 #endif /* _LINUX_CRASH_STOP_INTERNAL_H */

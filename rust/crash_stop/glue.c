@@ -116,11 +116,15 @@ EXPORT_SYMBOL_GPL(crash_stop_how_name);
 /*
  * The stopping path runs in NMI context on a CPU that may have interrupted
  * anything: keep kprobes off it, as for the kernel's own NMI handlers. The
- * protocol code it runs is inlined into the two Rust entry points.
+ * protocol code it runs is inlined into the Rust entry points; what they
+ * call is blacklisted where it is defined (or in .noinstr.text), and
+ * `make check` verifies that on the built kernel.
  */
 NOKPROBE_SYMBOL(crash_stop_handle_nmi);
 NOKPROBE_SYMBOL(crash_stop_handle_ipi);
 NOKPROBE_SYMBOL(crash_stop_poll);
+/* The C helper behind CpuId::current(), which they call. */
+NOKPROBE_SYMBOL(rust_helper_raw_smp_processor_id);
 
 /*
  * The running task's pid and name, read in C: bindgen's layout of struct

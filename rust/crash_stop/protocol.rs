@@ -1192,8 +1192,13 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
             .now_ns()
             .saturating_sub(self.start_ns.load(Ordering::Relaxed));
         // SAFETY: our slot is `SAVING`: only this CPU touches the record.
-        slot.rec
-            .with_mut(|r| p.capture(unsafe { &mut *r }, me, how, t, ctx));
+        slot.rec.with_mut(
+            // Not left to the inliner (which has put it out of line): the
+            // stopping path must stay inside the kprobe-blacklisted entry
+            // points (tools/testing/crash_stop/nokprobe-check.py).
+            #[inline(always)]
+            |r| p.capture(unsafe { &mut *r }, me, how, t, ctx),
+        );
         if self.handoff_gen.load(Ordering::Relaxed) == gen {
             return self.hand_off(p, me, gen, how, ctx);
         }

@@ -1284,7 +1284,7 @@ static int test_nokprobe(void)
 		"crash_stop_arch_regs_irqs_off", "crash_stop_arch_regs_user",
 		"crash_stop_task_info", "crash_stop_cpu_resumed",
 		"crash_stop_arch_halt_while", "crash_stop_arch_may_halt",
-		"crash_stop_halt_enabled",
+		"crash_stop_halt_enabled", "rust_helper_raw_smp_processor_id",
 	};
 	char *list = cs_read_file("/sys/kernel/debug/kprobes/blacklist");
 	unsigned int i;
