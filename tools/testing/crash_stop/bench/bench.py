@@ -17,7 +17,8 @@ bench.py report OUT ROUNDS HOLD_SMP VMDIR...
     From each VMDIR/results.log (VMDIR named smp-N): OUT/bench.csv (one
     row per vCPU count and quantity: min, median, p90, max in ns,
     rounds), OUT/table.md (medians, p90 and ratios to
-    smp_call_function), OUT/check.tap (one "ok" per vCPU count and
+    smp_call_function; crash_stop()'s round trip against two_waves),
+    OUT/check.tap (one "ok" per vCPU count and
     quantity with ROUNDS rounds of numbers; when HOLD_SMP is not 0, one
     per window, idle and held, of that boot measured) and, from the
     hold/idle marks, OUT/hold.csv (cores used = QEMU CPU seconds / wall
