@@ -117,8 +117,8 @@ EXPORT_SYMBOL_GPL(crash_stop_how_name);
  * The stopping path runs in NMI context on a CPU that may have interrupted
  * anything: keep kprobes off it, as for the kernel's own NMI handlers. The
  * protocol code it runs is inlined into the Rust entry points; what they
- * call is blacklisted where it is defined (or in .noinstr.text), and
- * `make check` verifies that on the built kernel.
+ * call is blacklisted where it is defined (or in .noinstr.text), which
+ * tools/testing/crash_stop/nokprobe-check.py checks on the built kernel.
  */
 NOKPROBE_SYMBOL(crash_stop_handle_nmi);
 NOKPROBE_SYMBOL(crash_stop_handle_ipi);

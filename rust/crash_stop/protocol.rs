@@ -1191,12 +1191,12 @@ impl<P: Platform, const N: usize> CrashStop<P, N> {
         let t = p
             .now_ns()
             .saturating_sub(self.start_ns.load(Ordering::Relaxed));
-        // SAFETY: our slot is `SAVING`: only this CPU touches the record.
         slot.rec.with_mut(
             // Not left to the inliner (which has put it out of line): the
             // stopping path must stay inside the kprobe-blacklisted entry
             // points (tools/testing/crash_stop/nokprobe-check.py).
             #[inline(always)]
+            // SAFETY: our slot is `SAVING`: only this CPU touches the record.
             |r| p.capture(unsafe { &mut *r }, me, how, t, ctx),
         );
         if self.handoff_gen.load(Ordering::Relaxed) == gen {
