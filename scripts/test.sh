@@ -89,8 +89,10 @@ model_tests() {
 		return 0
 	fi
 	local rc=0
+	# The model's builds are cached like the kernel's: a fresh clone does
+	# not compile loom again.
 	if [[ -x $MODEL/run.sh ]]; then
-		"$MODEL/run.sh" || rc=$? # its std tests, then loom
+		CARGO_TARGET_DIR=$CS_CACHE/model-target "$MODEL/run.sh" || rc=$? # std tests, then loom
 	else
 		(cd "$MODEL" && cargo test --no-fail-fast) || rc=$?
 	fi

@@ -11,11 +11,14 @@
 #   ./run.sh lint     cargo fmt --check and clippy, with and without loom
 #
 # Set CRASH_STOP_SEED to replay the stress test with another seed.
+# CARGO_TARGET_DIR (default target/) holds the builds: the std one, and the
+# loom one in its loom/ subdirectory (built with other RUSTFLAGS).
 
 set -euo pipefail
 cd "$(dirname "$0")"
 
 what="${1:-all}"
+target=${CARGO_TARGET_DIR:-target}
 
 std_tests() {
 	echo "== cargo test --release"
@@ -25,9 +28,9 @@ std_tests() {
 }
 
 loom_tests() {
-	echo "== RUSTFLAGS=\"--cfg loom\" cargo test --release --test loom --target-dir target/loom"
+	echo "== RUSTFLAGS=\"--cfg loom\" cargo test --release --test loom --target-dir $target/loom"
 	local t0=$SECONDS
-	RUSTFLAGS="--cfg loom" cargo test --release --test loom --target-dir target/loom
+	RUSTFLAGS="--cfg loom" cargo test --release --test loom --target-dir "$target/loom"
 	echo "== loom tests: $((SECONDS - t0)) s"
 }
 
@@ -35,7 +38,7 @@ lint() {
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
 	RUSTFLAGS="--cfg loom" cargo clippy --release --all-targets \
-		--target-dir target/loom -- -D warnings
+		--target-dir "$target/loom" -- -D warnings
 }
 
 case "$what" in

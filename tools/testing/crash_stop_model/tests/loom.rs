@@ -1179,75 +1179,88 @@ fn halt_races_the_release_without_losing_the_wakeup() {
 /// Property (halted hold, nested stay-stopped request): a nested
 /// stay-stopped request from the monarch's callback reaches a halted
 /// slave. The callback waits until the slave is halted before it makes the
-/// request, or not (the request then races the slave's last check before
-/// it halts). The slave runs the nested step exactly once, before the
+/// request. The slave runs the nested step exactly once, before the
 /// nested callback (which reads its "done" cell: loom checks that the
 /// write happened-before), then parks; the nested call returns `Ok`; every
 /// NMI is claimed. Preemption bound 3.
 #[test]
 fn nested_stay_request_reaches_a_halted_slave() {
-    for wait in [true, false] {
-        static SERVED: AtomicUsize = AtomicUsize::new(0);
-        SERVED.store(0, Relaxed);
-        builder(3).check(move || {
-            let m = LoomMachine::with_cpufn(2, halting(false));
-            let slave = LoomCpu::new(&m, 1);
-            let t = thread::spawn(move || slave.idle_until(|m| m.done.load(SeqCst)));
-            let cpu0 = LoomCpu::new(&m, 0);
-            cpu0.set_irqs_off(true);
-            m.caller_begin(0, 1);
-            let stay = Params {
-                nmi_wait_ns: 1000 * TICK_NS,
-                payload: LoomPayload {
-                    run: 2,
-                    caller: u32::MAX,
-                    hold: false,
-                },
-                ..params(2, 0, true)
-            };
-            let (out, (hows, nested)) =
-                m.cs.run(&cpu0, &params(1, 0, false), marker(0), |h| {
-                    let hows = check_held(&m, h, 0, 1);
-                    if wait && hows[1] == How::Ipi {
-                        wait_halted(&m, 1);
-                    }
-                    let nested = m.cs.run(&cpu0, &stay, marker(0), |h2| {
-                        assert_eq!(check_table(h2, 0), hows);
-                        if matches!(hows[1], How::Ipi | How::Nmi) {
-                            assert_eq!(m.cpufn_done(1), 2, "nested step not done");
-                        }
-                    });
-                    m.callback_done.store(1, SeqCst);
-                    (hows, nested.map(|(o, ())| o.generation))
-                })
-                .unwrap();
-            m.caller_end(0);
-            cpu0.set_irqs_off(false);
-            m.returned.store(1, SeqCst);
-            let late = m.cs.was_late(1, 1);
-            m.done.store(true, SeqCst);
-            t.join().unwrap();
-            assert_eq!((nested, out.generation), (Ok(1), 1));
-            let stops = m.stops[1].load(SeqCst);
-            if matches!(hows[1], How::Ipi | How::Nmi) {
-                assert_eq!(stops, 2, "outer and nested steps");
-                assert!(m.parked[1].load(SeqCst), "held slave not parked");
-                if hows[1] == How::Ipi && m.halts[1].load(SeqCst) > 0 {
-                    SERVED.fetch_add(1, Relaxed);
+    static SERVED: AtomicUsize = AtomicUsize::new(0);
+    nested_stay_to_halting_slave(true, &SERVED);
+}
+
+/// Property: the same, with the callback not waiting for the halt: the
+/// request races the slave's last check before it halts. (A test of its
+/// own, so that the two, the longest loom models, run in parallel.)
+#[test]
+fn nested_stay_request_races_the_halt() {
+    static SERVED: AtomicUsize = AtomicUsize::new(0);
+    nested_stay_to_halting_slave(false, &SERVED);
+}
+
+/// The body of the two tests above: `wait` whether the callback waits
+/// until the slave halted; `served` counts the executions in which the
+/// nested request reached the slave halted.
+fn nested_stay_to_halting_slave(wait: bool, served: &'static AtomicUsize) {
+    served.store(0, Relaxed);
+    builder(3).check(move || {
+        let m = LoomMachine::with_cpufn(2, halting(false));
+        let slave = LoomCpu::new(&m, 1);
+        let t = thread::spawn(move || slave.idle_until(|m| m.done.load(SeqCst)));
+        let cpu0 = LoomCpu::new(&m, 0);
+        cpu0.set_irqs_off(true);
+        m.caller_begin(0, 1);
+        let stay = Params {
+            nmi_wait_ns: 1000 * TICK_NS,
+            payload: LoomPayload {
+                run: 2,
+                caller: u32::MAX,
+                hold: false,
+            },
+            ..params(2, 0, true)
+        };
+        let (out, (hows, nested)) =
+            m.cs.run(&cpu0, &params(1, 0, false), marker(0), |h| {
+                let hows = check_held(&m, h, 0, 1);
+                if wait && hows[1] == How::Ipi {
+                    wait_halted(&m, 1);
                 }
-            } else {
-                assert!(stops <= u32::from(late));
-                assert_eq!(m.parked[1].load(SeqCst), late);
+                let nested = m.cs.run(&cpu0, &stay, marker(0), |h2| {
+                    assert_eq!(check_table(h2, 0), hows);
+                    if matches!(hows[1], How::Ipi | How::Nmi) {
+                        assert_eq!(m.cpufn_done(1), 2, "nested step not done");
+                    }
+                });
+                m.callback_done.store(1, SeqCst);
+                (hows, nested.map(|(o, ())| o.generation))
+            })
+            .unwrap();
+        m.caller_end(0);
+        cpu0.set_irqs_off(false);
+        m.returned.store(1, SeqCst);
+        let late = m.cs.was_late(1, 1);
+        m.done.store(true, SeqCst);
+        t.join().unwrap();
+        assert_eq!((nested, out.generation), (Ok(1), 1));
+        let stops = m.stops[1].load(SeqCst);
+        if matches!(hows[1], How::Ipi | How::Nmi) {
+            assert_eq!(stops, 2, "outer and nested steps");
+            assert!(m.parked[1].load(SeqCst), "held slave not parked");
+            if hows[1] == How::Ipi && m.halts[1].load(SeqCst) > 0 {
+                served.fetch_add(1, Relaxed);
             }
-            assert_eq!(m.resumes[1].load(SeqCst), 0);
-            assert_eq!(m.unclaimed_nmis.load(SeqCst), 0);
-            assert_eq!(m.late_spins.load(SeqCst), 0);
-        });
-        assert!(
-            SERVED.load(Relaxed) > 0,
-            "no nested request reached a halted slave"
-        );
-    }
+        } else {
+            assert!(stops <= u32::from(late));
+            assert_eq!(m.parked[1].load(SeqCst), late);
+        }
+        assert_eq!(m.resumes[1].load(SeqCst), 0);
+        assert_eq!(m.unclaimed_nmis.load(SeqCst), 0);
+        assert_eq!(m.late_spins.load(SeqCst), 0);
+    });
+    assert!(
+        served.load(Relaxed) > 0,
+        "no nested request reached a halted slave"
+    );
 }
 
 /// Property (halted hold): every wake-up NMI is claimed by `on_nmi`, also
