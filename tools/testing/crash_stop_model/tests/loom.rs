@@ -56,6 +56,21 @@ fn params(run: u64, caller: u32, stay: bool) -> Params<LoomPayload> {
     }
 }
 
+/// The stay-stopped request the monarch makes from its callback in the
+/// nested-request models: run 2, no caller record, and a long NMI wait
+/// (the held CPUs answer it from their wait loop).
+fn nested_stay_params() -> Params<LoomPayload> {
+    Params {
+        nmi_wait_ns: 1000 * TICK_NS,
+        payload: LoomPayload {
+            run: 2,
+            caller: u32::MAX,
+            hold: false,
+        },
+        ..params(2, 0, true)
+    }
+}
+
 /// Checks the table seen by a monarch: itself `Monarch`, every stopped CPU
 /// with its own record and its per-CPU callback of run `run` done; returns
 /// the `How` of every CPU.
@@ -876,15 +891,7 @@ fn nested_stay_request_is_served_by_the_held_cpus() {
             let cpu0 = LoomCpu::new(&m, 0);
             cpu0.set_irqs_off(true);
             m.caller_begin(0, 1);
-            let stay = Params {
-                nmi_wait_ns: 1000 * TICK_NS,
-                payload: LoomPayload {
-                    run: 2,
-                    caller: u32::MAX,
-                    hold: false,
-                },
-                ..params(2, 0, true)
-            };
+            let stay = nested_stay_params();
             let (out, (hows, nested, again)) =
                 m.cs.run(&cpu0, &params(1, 0, false), marker(0), |h| {
                     let hows = check_held(&m, h, 0, 1);
@@ -1210,15 +1217,7 @@ fn nested_stay_to_halting_slave(wait: bool, served: &'static AtomicUsize) {
         let cpu0 = LoomCpu::new(&m, 0);
         cpu0.set_irqs_off(true);
         m.caller_begin(0, 1);
-        let stay = Params {
-            nmi_wait_ns: 1000 * TICK_NS,
-            payload: LoomPayload {
-                run: 2,
-                caller: u32::MAX,
-                hold: false,
-            },
-            ..params(2, 0, true)
-        };
+        let stay = nested_stay_params();
         let (out, (hows, nested)) =
             m.cs.run(&cpu0, &params(1, 0, false), marker(0), |h| {
                 let hows = check_held(&m, h, 0, 1);
