@@ -177,27 +177,27 @@ kunit_boot() {
 	run_scenario "$dir.sh" kunit
 }
 
-# tap_script NAME: run scripts/NAME and count its "ok"/"not ok" lines (a
-# script that fails without a "not ok" line counts one failure).  Used for
-# kdump.sh and kgdb.sh.
-tap_script() {
+# tap_cmd COMMAND [ARGS...]: run a TAP producer and count its "ok"/"not ok"
+# lines (one that fails without a "not ok" line counts one failure).
+tap_cmd() {
 	local p f s rc=0
-	"$CS_ROOT/scripts/$1" || rc=$?
+	"$@" || rc=$?
 	read -r p f s < <(tap_count "$CURRENT_LOG")
 	((rc == 0 || f > 0)) || f=1
 	counts "$p" "$f" "$s"
 }
 
+# tap_script NAME: tap_cmd scripts/NAME.  Used for kdump.sh and kgdb.sh.
+tap_script() {
+	tap_cmd "$CS_ROOT/scripts/$1"
+}
+
 # The stopping path of the kernel just built calls nothing kprobes may
 # probe (tools/testing/crash_stop/nokprobe-check.py reads build/out/vmlinux).
 nokprobe_check() {
-	local p f s rc=0
 	require_cmds python3 objdump
-	"$CS_ROOT/tools/testing/crash_stop/nokprobe-check.py" \
-		"$CS_BUILD/out/vmlinux" "$CS_BUILD/out/System.map" || rc=$?
-	read -r p f s < <(tap_count "$CURRENT_LOG")
-	((rc == 0 || f > 0)) || f=1
-	counts "$p" "$f" "$s"
+	tap_cmd "$CS_ROOT/tools/testing/crash_stop/nokprobe-check.py" \
+		"$CS_BUILD/out/vmlinux" "$CS_BUILD/out/System.map"
 }
 
 # "make bench", shortened so that it cannot rot: every mechanism gives
